@@ -1,0 +1,31 @@
+"""Errors slipstream raises about its own set-up (not about a task's work).
+
+Every message says what was wrong, where it came from, and what to do about it;
+the CLI prints them as they are, without a traceback.
+"""
+
+from __future__ import annotations
+
+
+class SlipstreamError(Exception):
+    """Base of the errors a user can act on."""
+
+
+class ConfigError(SlipstreamError):
+    """A configuration value is unknown, of the wrong type, or names something not installed."""
+
+
+class PluginError(SlipstreamError):
+    """A plugin is broken or misbehaves."""
+
+
+class PluginConflictError(PluginError):
+    """Two plugins claim the same name."""
+
+
+class UnknownPluginError(PluginError):
+    """Configuration asks for a plugin name that no installed plugin provides."""
+
+
+class UnavailableError(PluginError):
+    """The plugin is installed but what it registered cannot be used here (it says why)."""

@@ -1,0 +1,11 @@
+"""Executors: the interface plugins implement, and the core's in-process one."""
+
+from slipstream.executors.base import (
+    Executor,
+    ExecutorContext,
+    ExecutorEvent,
+    TaskInstanceKey,
+    Workload,
+)
+
+__all__ = ["Executor", "ExecutorContext", "ExecutorEvent", "TaskInstanceKey", "Workload"]

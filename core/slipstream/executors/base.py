@@ -1,0 +1,125 @@
+"""The executor interface: how the scheduler hands task tries to workers.
+
+An executor takes :class:`Workload` records, gets them run somewhere, and
+reports back with :class:`ExecutorEvent` records. A workload is small, frozen and
+JSON-serializable, so the same record can go to a local process, a Celery task
+or a pod's command line (``slipstream tasks run --workload JSON``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import attrs
+
+if TYPE_CHECKING:
+    from slipstream.config import Config
+
+
+@attrs.frozen(kw_only=True, order=True)
+class TaskInstanceKey:
+    """Names one try of one task instance."""
+
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int = -1
+    try_number: int = 1
+
+    def __str__(self) -> str:
+        mapped = f"[{self.map_index}]" if self.map_index >= 0 else ""
+        return f"{self.dag_id}.{self.task_id}{mapped} run={self.run_id} try={self.try_number}"
+
+
+@attrs.frozen(kw_only=True)
+class Workload:
+    """Everything a worker needs to run one try, and nothing it must not see.
+
+    ``dag_file`` is where the DAG comes from, relative to the worker's DAGs
+    folder; ``token`` is a credential scoped to this one try, for remote workers
+    that report through the API instead of the database.
+    """
+
+    key: TaskInstanceKey
+    dag_file: str
+    dag_version: int | None = None
+    queue: str = "default"
+    priority: int = 1
+    timeout_seconds: float | None = None
+    token: str | None = attrs.field(default=None, repr=False)
+
+    def to_json(self) -> str:
+        return json.dumps(attrs.asdict(self), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> Workload:
+        data = json.loads(text)
+        key = TaskInstanceKey(**data.pop("key"))
+        return cls(key=key, **data)
+
+
+@attrs.frozen(kw_only=True)
+class ExecutorEvent:
+    """A change an executor observed: a try started, finished, or vanished.
+
+    ``state`` uses task-instance state names (``running``, ``success``,
+    ``failed``, ...); ``info`` is a short human explanation ("exit code -9").
+    """
+
+    key: TaskInstanceKey
+    state: str
+    info: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ExecutorContext:
+    """What a factory receives to build an executor.
+
+    ``run_in_process`` runs one workload in the calling process and returns its
+    final state; in-process executors use it, remote ones ignore it.
+    """
+
+    config: Config
+    parallelism: int
+    run_in_process: Callable[[Workload], str] | None = None
+    extra: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+class Executor:
+    """Base class for executors. Subclasses implement every method below.
+
+    The scheduler calls ``start`` once, then ``submit`` and ``sync`` from one
+    thread; ``sync`` must not block for long. After a scheduler restart it calls
+    ``adopt`` with the tries the store says are still running.
+    """
+
+    #: Runs tries on this machine (logs are local files, workers share the DAG folder).
+    is_local: ClassVar[bool] = True
+
+    def start(self) -> None:
+        """Acquire resources (processes, connections). Called once."""
+
+    def submit(self, workload: Workload) -> None:
+        """Accept one try for execution; never blocks on the try itself."""
+        raise NotImplementedError
+
+    def sync(self) -> list[ExecutorEvent]:
+        """Return (and forget) the events observed since the last call."""
+        raise NotImplementedError
+
+    def open_slots(self) -> int:
+        """How many more tries this executor will accept now."""
+        raise NotImplementedError
+
+    def adopt(self, workloads: Iterable[Workload]) -> list[Workload]:
+        """Take over tries started by a previous scheduler; return the ones it could not."""
+        return list(workloads)
+
+    def cancel(self, key: TaskInstanceKey) -> None:
+        """Stop a running try (marked failed or cleared by a user)."""
+        raise NotImplementedError
+
+    def shutdown(self, *, wait: bool = True) -> None:
+        """Stop accepting work; with ``wait``, let running tries finish first."""

@@ -1,0 +1,18 @@
+"""The core's own CLI commands, registered like any plugin's."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from slipstream.plugins import CliCommandSpec, hookimpl
+
+
+@hookimpl
+def slipstream_cli_commands() -> Iterator[CliCommandSpec]:
+    from slipstream.cli.config_cmd import config
+    from slipstream.cli.info_cmd import info
+    from slipstream.cli.plugins_cmd import plugins
+
+    yield CliCommandSpec(command=plugins)
+    yield CliCommandSpec(command=config)
+    yield CliCommandSpec(command=info)

@@ -1,0 +1,110 @@
+"""The core's configuration keys."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from slipstream.plugins import SettingSpec, hookimpl
+
+
+@hookimpl
+def slipstream_settings() -> Iterator[SettingSpec]:
+    yield SettingSpec(
+        section="core",
+        key="executor",
+        default="local",
+        description="Which executor runs task instances: sequential, local, or a plugin's.",
+    )
+    yield SettingSpec(
+        section="core",
+        key="metadata",
+        default_factory=lambda home: f"sqlite:///{Path(home) / 'slipstream.db'}",
+        description="SQLAlchemy URL of the metadata database (default: SQLite in the home).",
+    )
+    yield SettingSpec(
+        section="core",
+        key="queue",
+        default="memory://",
+        description="URL of the queue where workloads wait for workers.",
+    )
+    yield SettingSpec(
+        section="core",
+        key="dags_folder",
+        type="path",
+        default_factory=lambda home: Path(home) / "dags",
+        description="Folder searched recursively for DAG files.",
+    )
+    yield SettingSpec(
+        section="core",
+        key="parallelism",
+        type="int",
+        default=32,
+        minimum=1,
+        description="Task instances that may run at once, across all DAGs.",
+    )
+    yield SettingSpec(
+        section="core",
+        key="load_examples",
+        type="bool",
+        default=True,
+        description="Load the example DAGs shipped with slipstream.",
+    )
+    yield SettingSpec(
+        section="core",
+        key="default_timezone",
+        default="UTC",
+        description="Time zone of naive datetimes in DAG files.",
+    )
+    yield SettingSpec(
+        section="core",
+        key="dagbag_import_timeout",
+        type="float",
+        default=30.0,
+        minimum=0.1,
+        description="Seconds a DAG file may take to import before it is an import error.",
+    )
+    yield SettingSpec(
+        section="core",
+        key="fernet_key",
+        secret=True,
+        description="Key that encrypts connection passwords and extras at rest "
+        "(generated into the home on first use when unset).",
+    )
+    yield SettingSpec(
+        section="logging",
+        key="level",
+        default="INFO",
+        description="Log level of slipstream's own processes.",
+    )
+    yield SettingSpec(
+        section="logging",
+        key="base_log_folder",
+        type="path",
+        default_factory=lambda home: Path(home) / "logs",
+        description="Where task logs are written.",
+    )
+    yield SettingSpec(section="api", key="host", default="127.0.0.1", description="API bind host.")
+    yield SettingSpec(
+        section="api", key="port", type="int", default=8080, minimum=1, description="API port."
+    )
+    yield SettingSpec(
+        section="api",
+        key="secret_key",
+        secret=True,
+        description="Signs sessions and tokens (generated into the home on first use when unset).",
+    )
+    yield SettingSpec(
+        section="plugins",
+        key="disabled",
+        type="list",
+        default=[],
+        description="Entry-point or distribution names of plugins not to load.",
+    )
+    yield SettingSpec(
+        section="plugins",
+        key="autoload",
+        type="bool",
+        default=True,
+        description="Load plugins from installed distributions (entry-point group 'slipstream').",
+    )
