@@ -71,17 +71,29 @@ _TI = TaskInstanceState
 # NONE; marking success/failed by a user may move any state to those. Those two
 # actions are "user" transitions and are allowed from everywhere.
 _TI_TRANSITIONS: dict[TaskInstanceState, frozenset[TaskInstanceState]] = {
-    _TI.NONE: frozenset(
-        {_TI.SCHEDULED, _TI.SKIPPED, _TI.UPSTREAM_FAILED, _TI.REMOVED, _TI.QUEUED}
-    ),
+    _TI.NONE: frozenset({_TI.SCHEDULED, _TI.SKIPPED, _TI.UPSTREAM_FAILED, _TI.REMOVED, _TI.QUEUED}),
     _TI.SCHEDULED: frozenset({_TI.QUEUED, _TI.NONE, _TI.SKIPPED, _TI.REMOVED, _TI.UPSTREAM_FAILED}),
     _TI.QUEUED: frozenset(
-        {_TI.RUNNING, _TI.SCHEDULED, _TI.FAILED, _TI.UP_FOR_RETRY, _TI.SUCCESS, _TI.SKIPPED,
-         _TI.UP_FOR_RESCHEDULE, _TI.REMOVED}
+        {
+            _TI.RUNNING,
+            _TI.SCHEDULED,
+            _TI.FAILED,
+            _TI.UP_FOR_RETRY,
+            _TI.SUCCESS,
+            _TI.SKIPPED,
+            _TI.UP_FOR_RESCHEDULE,
+            _TI.REMOVED,
+        }
     ),
     _TI.RUNNING: frozenset(
-        {_TI.SUCCESS, _TI.FAILED, _TI.UP_FOR_RETRY, _TI.UP_FOR_RESCHEDULE, _TI.SKIPPED,
-         _TI.RESTARTING}
+        {
+            _TI.SUCCESS,
+            _TI.FAILED,
+            _TI.UP_FOR_RETRY,
+            _TI.UP_FOR_RESCHEDULE,
+            _TI.SKIPPED,
+            _TI.RESTARTING,
+        }
     ),
     _TI.UP_FOR_RETRY: frozenset({_TI.SCHEDULED, _TI.QUEUED, _TI.REMOVED}),
     _TI.UP_FOR_RESCHEDULE: frozenset({_TI.SCHEDULED, _TI.QUEUED, _TI.REMOVED, _TI.FAILED}),

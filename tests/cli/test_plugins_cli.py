@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -66,7 +65,12 @@ def test_plugins_list_table_shows_status_and_registrations(slipstream: CliRun) -
     assert lines[0].split() == ["name", "distribution", "version", "status", "provides"]
     celery = next(line for line in lines if line.startswith("celery_executor"))
     assert celery.split() == [
-        "celery_executor", "slipstream-celery-executor", "0.1.0", "active", "executors:", "celery"
+        "celery_executor",
+        "slipstream-celery-executor",
+        "0.1.0",
+        "active",
+        "executors:",
+        "celery",
     ]
     assert any("queue_backends: redis, amqp" in line for line in lines)
     broken = next(line for line in lines if line.startswith("fake_broken"))

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-
 from slipstream.config import load
 from slipstream.errors import ConfigError
 
@@ -44,10 +43,7 @@ def test_precedence_default_then_file_then_environment(tmp_path: Path) -> None:
         '[core]\nparallelism = 8\ndags_folder = "pipelines"\n[api]\nport = 9000\n',
     )
 
-    config, _ = load(
-        cwd=project / "sub" / "deeper",
-        environ={"SLIPSTREAM__API__PORT": "9100"}
-    )
+    config, _ = load(cwd=project / "sub" / "deeper", environ={"SLIPSTREAM__API__PORT": "9100"})
 
     assert config.file == toml.resolve()
     assert config.home == project.resolve()
@@ -81,7 +77,7 @@ def test_code_overrides_win(home: Path) -> None:
     config, _ = load(
         cwd=home,
         environ={"SLIPSTREAM_HOME": str(home), "SLIPSTREAM__CORE__PARALLELISM": "4"},
-        overrides={"core.parallelism": 2, "core.executor": "sequential"}
+        overrides={"core.parallelism": 2, "core.executor": "sequential"},
     )
 
     assert config["core.parallelism"] == 2
@@ -101,9 +97,7 @@ def test_code_overrides_win(home: Path) -> None:
 def test_environment_values_are_converted_to_the_key_type(
     home: Path, variable: str, raw: str, expected: object
 ) -> None:
-    config, _ = load(
-        cwd=home, environ={"SLIPSTREAM_HOME": str(home), variable: raw}
-    )
+    config, _ = load(cwd=home, environ={"SLIPSTREAM_HOME": str(home), variable: raw})
     dotted = variable.removeprefix("SLIPSTREAM__").lower().replace("__", ".")
 
     assert config[dotted] == expected
@@ -130,10 +124,7 @@ def test_unknown_section_is_an_error(home: Path) -> None:
 
 def test_unknown_environment_variable_is_an_error(home: Path) -> None:
     with pytest.raises(ConfigError) as err:
-        load(
-            cwd=home,
-            environ={"SLIPSTREAM_HOME": str(home), "SLIPSTREAM__CORE__PARALELISM": "4"}
-        )
+        load(cwd=home, environ={"SLIPSTREAM_HOME": str(home), "SLIPSTREAM__CORE__PARALELISM": "4"})
 
     assert "environment variable SLIPSTREAM__CORE__PARALELISM names no known setting" in str(
         err.value
@@ -227,7 +218,9 @@ def test_cli_config_get_shows_value_and_source(slipstream: CliRun, home: Path) -
 
 
 def test_cli_config_get_fails_on_an_executor_that_is_not_installed(slipstream: CliRun) -> None:
-    result = slipstream("config", "get", "core.executor", env={"SLIPSTREAM__CORE__EXECUTOR": "nope"})
+    result = slipstream(
+        "config", "get", "core.executor", env={"SLIPSTREAM__CORE__EXECUTOR": "nope"}
+    )
 
     assert result.returncode == 1
     assert "SLIPSTREAM__CORE__EXECUTOR" in result.stderr

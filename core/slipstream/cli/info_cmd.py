@@ -46,9 +46,7 @@ def info(output: str) -> None:
         "dags_folder": str(cfg["core.dags_folder"]),
         "parallelism": cfg["core.parallelism"],
         "api": f"http://{cfg['api.host']}:{cfg['api.port']}",
-        "plugins": ", ".join(
-            f"{p.name} ({p.status})" for p in described if not p.builtin
-        )
+        "plugins": ", ".join(f"{p.name} ({p.status})" for p in described if not p.builtin)
         or "(none)",
         "failed_plugins": [f"{p.name}: {p.error}" for p in described if p.status == "failed"],
     }

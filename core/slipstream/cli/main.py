@@ -34,7 +34,9 @@ class SlipstreamGroup(click.Group):
 
 
 @click.group(cls=SlipstreamGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", prog_name="slipstream", message="%(prog)s %(version)s")
+@click.version_option(
+    __version__, "--version", prog_name="slipstream", message="%(prog)s %(version)s"
+)
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """slipstream: workflows as Python DAGs, scheduled, run and watched."""

@@ -85,8 +85,6 @@ def load(
     load_entrypoints: bool | None = None,
 ) -> tuple[Config, PluginManager]:
     """Find the configuration, load the plugins it allows, and validate it."""
-    sources = find_sources(
-        cwd=cwd, environ=environ, overrides=overrides, config_file=config_file
-    )
+    sources = find_sources(cwd=cwd, environ=environ, overrides=overrides, config_file=config_file)
     manager = manager_for(sources, plugins=plugins, load_entrypoints=load_entrypoints)
     return build_config(sources, manager), manager

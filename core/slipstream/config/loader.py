@@ -198,7 +198,11 @@ def build_config(sources: ConfigSources, manager: PluginManager) -> Config:
         if dotted in sources.overrides:
             raw, source, from_text = sources.overrides[dotted], "code", False
         elif env_name in sources.environ:
-            raw, source, from_text = sources.environ[env_name], f"environment variable {env_name}", True
+            raw, source, from_text = (
+                sources.environ[env_name],
+                f"environment variable {env_name}",
+                True,
+            )
         elif spec.key in sources.file_values.get(spec.section, {}):
             raw, source, from_text = sources.file_values[spec.section][spec.key], file_label, False
         else:
@@ -226,9 +230,7 @@ _FALSE = {"0", "false", "no", "off", ""}
 
 def _convert(spec: SettingSpec, raw: Any, source: str, from_text: bool, base: Path) -> Any:
     def wrong(expected: str) -> ConfigError:
-        return ConfigError(
-            f"{spec.dotted}: expected {expected}, got {raw!r} (from {source})"
-        )
+        return ConfigError(f"{spec.dotted}: expected {expected}, got {raw!r} (from {source})")
 
     value: Any
     if spec.type == "str":

@@ -144,6 +144,4 @@ class ListenerSpecs:
         """A DAG file that already had an import error still fails."""
 
 
-LISTENER_HOOKS = tuple(
-    name for name in vars(ListenerSpecs) if name.startswith(("on_", "before_"))
-)
+LISTENER_HOOKS = tuple(name for name in vars(ListenerSpecs) if name.startswith(("on_", "before_")))

@@ -61,7 +61,7 @@ KNOWN_PROVIDERS: Mapping[str, Mapping[str, str]] = {
         "amqp": "slipstream-celery-executor",
         "amqps": "slipstream-celery-executor",
     },
-    "metadata backend": {"mysql": 'slipstream[mysql]'},
+    "metadata backend": {"mysql": "slipstream[mysql]"},
 }
 
 R = TypeVar("R")

@@ -1,3 +1,4 @@
-"""slipstream-k8s-executor: Runs each task try in its own Kubernetes pod."""
+"""slipstream-k8s-executor:
+Runs each task try in its own Kubernetes pod."""
 
 __version__ = "0.1.0"

@@ -23,7 +23,7 @@ def slipstream_executors() -> Iterator[ExecutorSpec]:
         description="core.parallelism task tries at once on this machine, each in its own "
         "process forked from a warm worker.",
         unavailable="the local executor is not implemented yet in slipstream-local-executor "
-        "0.1.0; use executor = \"sequential\" meanwhile",
+        '0.1.0; use executor = "sequential" meanwhile',
     )
 
 

@@ -1,0 +1,1 @@
+"""Finding, importing and serializing DAG files (never done by the scheduler itself)."""

@@ -1,0 +1,1 @@
+"""Running task tries: the worker side of slipstream."""

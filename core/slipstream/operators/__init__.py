@@ -1,0 +1,1 @@
+"""The operators that ship with slipstream (import each from its module)."""

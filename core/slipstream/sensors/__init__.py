@@ -1,0 +1,1 @@
+"""Sensors: tasks that wait for a condition (import each from its module)."""

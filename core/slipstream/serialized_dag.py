@@ -1,0 +1,148 @@
+"""Serialized DAGs, read back without importing user code.
+
+The dag processor serializes every DAG it parses; the scheduler, the API and
+the UI work only from these documents: tasks, dependencies, schedule, params,
+docs, the raw template fields, and a content hash that names the version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import attrs
+
+from slipstream.models.param import ParamsDict
+from slipstream.timetables import Timetable, timetable_from_dict
+from slipstream.trigger_rule import TriggerRule
+
+FORMAT_VERSION = 1
+
+
+def content_hash(document: Mapping[str, Any]) -> str:
+    """A stable hash of a serialized DAG: equal documents, equal hashes."""
+    body = {key: value for key, value in document.items() if key != "content_hash"}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _td(value: float | None) -> timedelta | None:
+    return timedelta(seconds=value) if value is not None else None
+
+
+@attrs.frozen
+class SerializedTask:
+    """One task as the scheduler and the UI see it: data only."""
+
+    data: Mapping[str, Any] = attrs.field(repr=False)
+
+    @property
+    def task_id(self) -> str:
+        return str(self.data["task_id"])
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.data[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def trigger_rule(self) -> TriggerRule:
+        return TriggerRule(self.data["trigger_rule"])
+
+    @property
+    def retry_delay_td(self) -> timedelta:
+        return _td(self.data["retry_delay"]) or timedelta(0)
+
+    @property
+    def max_retry_delay_td(self) -> timedelta | None:
+        return _td(self.data["max_retry_delay"])
+
+    @property
+    def execution_timeout_td(self) -> timedelta | None:
+        return _td(self.data["execution_timeout"])
+
+    @property
+    def start_date_dt(self) -> datetime | None:
+        return _dt(self.data["start_date"])
+
+    @property
+    def end_date_dt(self) -> datetime | None:
+        return _dt(self.data["end_date"])
+
+
+@attrs.frozen
+class SerializedDag:
+    """A DAG read back from its document; never imports the DAG file."""
+
+    data: Mapping[str, Any] = attrs.field(repr=False)
+    tasks: Mapping[str, SerializedTask] = attrs.field(init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(
+            self, "tasks", {t["task_id"]: SerializedTask(t) for t in self.data["tasks"]}
+        )
+
+    @property
+    def dag_id(self) -> str:
+        return str(self.data["dag_id"])
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "tasks":  # during __attrs_post_init__
+            raise AttributeError(name)
+        try:
+            return self.data[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def timetable(self) -> Timetable:
+        return timetable_from_dict(self.data["schedule"])
+
+    @property
+    def params(self) -> ParamsDict:
+        return ParamsDict.from_dict(self.data["params"])
+
+    @property
+    def start_date_dt(self) -> datetime | None:
+        return _dt(self.data["start_date"])
+
+    @property
+    def end_date_dt(self) -> datetime | None:
+        return _dt(self.data["end_date"])
+
+    @property
+    def dagrun_timeout_td(self) -> timedelta | None:
+        return _td(self.data["dagrun_timeout"])
+
+    def task(self, task_id: str) -> SerializedTask:
+        return self.tasks[task_id]
+
+    @property
+    def roots(self) -> list[SerializedTask]:
+        return [t for t in self.tasks.values() if not t.upstream]
+
+    @property
+    def leaves(self) -> list[SerializedTask]:
+        return [t for t in self.tasks.values() if not t.downstream]
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(self.data))
+
+
+def deserialize_dag(document: Mapping[str, Any] | str) -> SerializedDag:
+    data = json.loads(document) if isinstance(document, str) else document
+    version = data.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ValueError(
+            f"serialized DAG format {version!r} is not supported (this slipstream reads "
+            f"{FORMAT_VERSION}); re-parse the DAG files"
+        )
+    return SerializedDag(data)
