@@ -1,0 +1,5 @@
+"""Helpers for testing DAGs and plugins: in-memory stand-ins for shared state."""
+
+from slipstream.testing.memory_client import MemoryTaskClient
+
+__all__ = ["MemoryTaskClient"]
