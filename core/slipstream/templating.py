@@ -170,6 +170,7 @@ def build_context(
         "var": _VariableNamespace(),
         "conn": ConnectionAccessor(),
         "macros": macros,
+        "task_instance_key_str": f"{dag.dag_id}__{task.task_id}__{moment.strftime('%Y%m%d')}",
         "map_index": getattr(ti, "map_index", -1),
         "try_number": getattr(ti, "try_number", 1),
         "test_mode": False,

@@ -84,6 +84,10 @@ class Timetable:
         """The data interval of a run triggered by hand at ``run_after``."""
         return DataInterval(run_after, run_after)
 
+    def data_interval_for(self, logical_date: datetime) -> DataInterval:
+        """The interval a scheduled run with this logical date covers (backfills, tests)."""
+        return DataInterval(logical_date, logical_date)
+
     def serialize(self) -> dict[str, Any]:
         raise NotImplementedError
 
@@ -195,6 +199,9 @@ class CronTimetable(Timetable):
         end = self._align_down(run_after)
         return DataInterval(self._tick(end, forward=False), end)
 
+    def data_interval_for(self, logical_date: datetime) -> DataInterval:
+        return DataInterval(logical_date, self._tick(logical_date, forward=True))
+
     def serialize(self) -> dict[str, Any]:
         return {
             "type": self.kind,
@@ -244,6 +251,9 @@ class DeltaTimetable(Timetable):
 
     def infer_manual_data_interval(self, run_after: datetime) -> DataInterval:
         return DataInterval(run_after - self.delta, run_after)
+
+    def data_interval_for(self, logical_date: datetime) -> DataInterval:
+        return DataInterval(logical_date, logical_date + self.delta)
 
     def serialize(self) -> dict[str, Any]:
         return {"type": self.kind, "seconds": self.delta.total_seconds()}

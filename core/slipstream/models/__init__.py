@@ -10,6 +10,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from slipstream.dag_processing.bag import DagBag
     from slipstream.models.baseoperator import BaseOperator
     from slipstream.models.connection import Connection
     from slipstream.models.dag import DAG
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "BaseOperator": "slipstream.models.baseoperator",
     "Connection": "slipstream.models.connection",
+    "DagBag": "slipstream.dag_processing.bag",
     "DAG": "slipstream.models.dag",
     "MappedOperator": "slipstream.models.mappedoperator",
     "Param": "slipstream.models.param",
@@ -34,6 +36,7 @@ __all__ = [
     "DAG",
     "BaseOperator",
     "Connection",
+    "DagBag",
     "MappedOperator",
     "Param",
     "TaskGroup",

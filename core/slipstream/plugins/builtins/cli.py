@@ -10,9 +10,15 @@ from slipstream.plugins import CliCommandSpec, hookimpl
 @hookimpl
 def slipstream_cli_commands() -> Iterator[CliCommandSpec]:
     from slipstream.cli.config_cmd import config
+    from slipstream.cli.dags_cmd import dags
     from slipstream.cli.info_cmd import info
+    from slipstream.cli.init_cmd import init
     from slipstream.cli.plugins_cmd import plugins
+    from slipstream.cli.tasks_cmd import tasks
 
     yield CliCommandSpec(command=plugins)
     yield CliCommandSpec(command=config)
     yield CliCommandSpec(command=info)
+    yield CliCommandSpec(command=init)
+    yield CliCommandSpec(command=dags)
+    yield CliCommandSpec(command=tasks)

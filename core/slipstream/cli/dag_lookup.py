@@ -1,0 +1,69 @@
+"""Finding DAGs for CLI commands: parsed safely for listing, imported for running."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from slipstream.cli.state import get_state
+from slipstream.dag_processing.bag import DagBag
+
+if TYPE_CHECKING:
+    from slipstream.models.dag import DAG
+    from slipstream.serialized_dag import SerializedDag
+
+
+def load_bag() -> DagBag:
+    config = get_state().config
+    return DagBag(
+        config["core.dags_folder"],
+        include_examples=config["core.load_examples"],
+        timeout=config["core.dagbag_import_timeout"],
+    )
+
+
+def serialized_dag(dag_id: str, bag: DagBag | None = None) -> SerializedDag:
+    bag = bag or load_bag()
+    found = bag.get_dag(dag_id)
+    if found is None:
+        hint = ""
+        if bag.import_errors:
+            hint = (
+                f" ({len(bag.import_errors)} DAG file(s) failed to import: "
+                f"see `slipstream dags import-errors`)"
+            )
+        raise click.ClickException(
+            f"DAG {dag_id!r} not found in {bag.dag_folder}{hint}. "
+            f"Known DAGs: {', '.join(bag.dag_ids) or 'none'}"
+        )
+    return found
+
+
+def real_dag(dag_id: str) -> DAG:
+    """Import the DAG's file in this process, for commands that run or render tasks."""
+    from slipstream.dag_processing.importer import import_dag_file
+
+    serialized = serialized_dag(dag_id)
+    result = import_dag_file(Path(serialized.fileloc))
+    if dag_id not in result.dags:
+        errors = "\n".join(result.errors.values())
+        raise click.ClickException(f"DAG {dag_id!r} could not be imported:\n{errors}")
+    return result.dags[dag_id]
+
+
+def parse_date(value: str | None, option: str) -> datetime | None:
+    """An ISO date or date-time; naive values are UTC."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not an ISO date or date-time "
+            f"(like 2024-01-31 or 2024-01-31T06:00:00+00:00)",
+            param_hint=option,
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

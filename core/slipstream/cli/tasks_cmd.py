@@ -1,0 +1,158 @@
+"""``slipstream tasks``: list a DAG's tasks, render their templates, test one."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from slipstream.cli.output import emit, output_option
+
+
+@click.group("tasks")
+def tasks() -> None:
+    """Tasks: list, render, test, run."""
+
+
+@tasks.command("list")
+@click.argument("dag_id")
+@output_option
+def list_tasks(dag_id: str, output: str) -> None:
+    """The tasks of a DAG, upstream first."""
+    from slipstream.cli.dag_lookup import serialized_dag
+
+    dag = serialized_dag(dag_id)
+    rows: list[dict[str, Any]] = [
+        {
+            "task_id": task.task_id,
+            "operator": task.custom_operator_name or task.operator,
+            "upstream": task.upstream,
+            "trigger_rule": task.trigger_rule.value,
+            "retries": task.retries,
+            "pool": task.pool,
+            "mapped": task.is_mapped,
+        }
+        for task in dag.tasks.values()
+    ]
+    emit(rows, ["task_id", "operator", "upstream", "trigger_rule", "retries", "mapped"], output)
+
+
+def _run_info(dag: Any, logical_date: datetime | None, conf: dict[str, Any]) -> Any:
+    from slipstream.execution.runner import RunInfo
+
+    moment = logical_date or datetime.now(UTC)
+    interval = dag.timetable.data_interval_for(moment)
+    return RunInfo(
+        run_id=f"manual__{moment.isoformat()}",
+        logical_date=moment,
+        data_interval_start=interval.start,
+        data_interval_end=interval.end,
+        conf=conf,
+    )
+
+
+def _conf(value: str | None) -> dict[str, Any]:
+    if not value:
+        return {}
+    try:
+        conf = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--conf") from None
+    if not isinstance(conf, dict):
+        raise click.BadParameter("must be a JSON object", param_hint="--conf")
+    return conf
+
+
+@tasks.command("render")
+@click.argument("dag_id")
+@click.argument("task_id")
+@click.option("--logical-date", help="ISO date of the run to render for (default: now).")
+@click.option("--map-index", type=int, default=-1, show_default=True)
+@click.option("--conf", help="Run conf as a JSON object.")
+def render(
+    dag_id: str, task_id: str, logical_date: str | None, map_index: int, conf: str | None
+) -> None:
+    """Print a task's template fields rendered for a run."""
+    from slipstream.cli.dag_lookup import parse_date, real_dag
+    from slipstream.execution.runner import RuntimeTaskInstance
+    from slipstream.templating import build_context
+    from slipstream.testing import MemoryTaskClient
+
+    dag = real_dag(dag_id)
+    if not dag.has_task(task_id):
+        raise click.ClickException(f"task {task_id!r} is not in DAG {dag_id!r}")
+    task: Any = dag.get_task(task_id)
+    if task.is_mapped:
+        raise click.ClickException(
+            f"task {task_id!r} is mapped: its arguments are known only during a run"
+        )
+    run = _run_info(dag, parse_date(logical_date, "--logical-date"), _conf(conf))
+    client = MemoryTaskClient()
+    ti = RuntimeTaskInstance(
+        dag=dag, task=task, run=run, map_index=map_index, try_number=1, max_tries=0, client=client
+    )
+    from slipstream.execution.client import using_client
+
+    with using_client(client):
+        context = build_context(
+            dag=dag,
+            task=task,
+            run_id=run.run_id,
+            logical_date=run.logical_date,
+            data_interval_start=run.data_interval_start,
+            data_interval_end=run.data_interval_end,
+            params=task.params.resolve(run.conf),
+            ti=ti,
+            dag_run=run,
+        )
+        try:
+            task.render_template_fields(context)
+        except Exception as exc:
+            raise click.ClickException(str(exc)) from exc
+    rule = "# " + "-" * 58
+    for field in task.template_fields:
+        click.echo(f"{rule}\n# property: {field}\n{rule}\n{getattr(task, field)}")
+
+
+@tasks.command("test")
+@click.argument("dag_id")
+@click.argument("task_id")
+@click.option("--logical-date", help="ISO date of the run (default: now).")
+@click.option("--map-index", type=int, default=-1, show_default=True)
+@click.option("--conf", help="Run conf as a JSON object.")
+def test(
+    dag_id: str, task_id: str, logical_date: str | None, map_index: int, conf: str | None
+) -> None:
+    """Run one task in this process, ignoring dependencies; records nothing."""
+    from slipstream.cli.dag_lookup import parse_date, real_dag
+    from slipstream.execution.runner import run_task
+    from slipstream.testing import MemoryTaskClient
+
+    dag = real_dag(dag_id)
+    if not dag.has_task(task_id):
+        raise click.ClickException(f"task {task_id!r} is not in DAG {dag_id!r}")
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("[%(asctime)s] %(levelname)s - %(message)s"))
+    task_log = logging.getLogger("slipstream.task")
+    task_log.addHandler(handler)
+    task_log.setLevel(logging.INFO)
+    try:
+        outcome = run_task(
+            dag=dag,
+            task_id=task_id,
+            run=_run_info(dag, parse_date(logical_date, "--logical-date"), _conf(conf)),
+            client=MemoryTaskClient(),
+            map_index=map_index,
+            max_tries=0,
+        )
+    finally:
+        task_log.removeHandler(handler)
+    click.echo(f"Task {task_id} ended in state {outcome.state.value}")
+    if outcome.error:
+        click.echo(f"Error: {outcome.error}", err=True)
+    if outcome.state.value not in ("success", "skipped"):
+        sys.exit(1)

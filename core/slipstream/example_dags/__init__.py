@@ -1,0 +1,1 @@
+"""Example DAGs shipped with slipstream, shown when ``core.load_examples`` is true."""
