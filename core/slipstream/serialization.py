@@ -55,14 +55,11 @@ def _priority_totals(dag: DAG) -> dict[str, int]:
             reach |= up[u]
         up[task.task_id] = reach
     for task in order:
-        own = int(task.priority_weight)  # type: ignore[attr-defined]
-        rule = task.weight_rule  # type: ignore[attr-defined]
-        related = down if rule == "downstream" else up if rule == "upstream" else None
-        totals[task.task_id] = own + (
-            sum(int(dag.task_dict[t].priority_weight) for t in related[task.task_id])  # type: ignore[attr-defined]
-            if related is not None
-            else 0
-        )
+        t: Any = task
+        related = {"downstream": down, "upstream": up}.get(t.weight_rule)
+        others = related[task.task_id] if related is not None else set()
+        weights: list[int] = [int(getattr(dag.task_dict[o], "priority_weight", 1)) for o in others]
+        totals[task.task_id] = int(t.priority_weight) + sum(weights)
     return totals
 
 

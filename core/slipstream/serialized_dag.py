@@ -134,7 +134,8 @@ class SerializedDag:
         return [t for t in self.tasks.values() if not t.downstream]
 
     def to_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps(self.data))
+        copied: dict[str, Any] = json.loads(json.dumps(self.data))
+        return copied
 
 
 def deserialize_dag(document: Mapping[str, Any] | str) -> SerializedDag:

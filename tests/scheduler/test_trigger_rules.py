@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 
 import pytest
@@ -127,7 +128,7 @@ def test_retry_delay_doubles_with_backoff_and_is_capped() -> None:
         for n in range(1, 7)
     ]
     assert delays[0] == timedelta(seconds=10)
-    for earlier, later in zip(delays, delays[1:], strict=False):
+    for earlier, later in itertools.pairwise(delays):
         assert later >= earlier
     assert timedelta(seconds=15) <= delays[1] <= timedelta(seconds=20)
     assert timedelta(seconds=30) <= delays[2] <= timedelta(seconds=40)

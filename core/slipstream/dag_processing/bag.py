@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -137,8 +137,9 @@ def parse_files(
         now = time.monotonic()
         soonest = min(started + timeout for _, _, started in running.values())
         ready = wait(list(running), timeout=max(0.0, soonest - now))
-        for receiver in ready:
-            path, process, started = running.pop(receiver)  # type: ignore[call-overload]
+        for ready_item in ready:
+            receiver = cast(Connection, ready_item)
+            path, process, started = running.pop(receiver)
             try:
                 payload = json.loads(receiver.recv_bytes())
             except (EOFError, OSError):

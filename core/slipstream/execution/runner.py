@@ -237,11 +237,12 @@ def run_task(
     rendered: dict[str, Any] = {}
     with using_client(client):
         try:
-            operator = (
+            concrete = (
                 resolve_mapped(task, ti, map_index) if isinstance(task, MappedOperator) else task
             )
-            if not isinstance(operator, BaseOperator):
+            if not isinstance(concrete, BaseOperator):
                 raise TypeError(f"task {task_id!r} is not an operator")
+            operator = concrete
             ti.task = operator
             params = operator.params.resolve(run.conf)
             context = build_context(

@@ -103,9 +103,10 @@ class Task(DependencyMixin):
                 f"them inside `with DAG(...)` or pass dag="
             )
         elif self.dag is not downstream.dag:
+            other = downstream.dag.dag_id if downstream.dag else None
             raise DagDefinitionError(
                 f"task {self.task_id!r} (DAG {self.dag.dag_id!r}) and task "
-                f"{downstream.task_id!r} (DAG {downstream.dag.dag_id!r}) are in different DAGs"
+                f"{downstream.task_id!r} (DAG {other!r}) are in different DAGs"
             )
         self.downstream_task_ids.add(downstream.task_id)
         downstream.upstream_task_ids.add(self.task_id)

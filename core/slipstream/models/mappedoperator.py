@@ -84,7 +84,7 @@ class MappedOperator(Task):
         expand_input: Mapping[str, Any],
         expand_kwargs_input: Sequence[Mapping[str, Any]] | XComArg | None = None,
     ) -> None:
-        accepted = operator_class._accepted_params()  # type: ignore[attr-defined]
+        accepted = operator_class._accepted_params()
         into = operator_class._expand_into
         for name, value in expand_input.items():
             _check_mappable(name, value)

@@ -20,6 +20,10 @@ class TaskGroup(DependencyMixin):
     task to the group's roots.
     """
 
+    group_id: str | None
+    parent_group: TaskGroup | None
+    dag: DAG | None
+
     def __init__(
         self,
         group_id: str | None,
@@ -49,19 +53,19 @@ class TaskGroup(DependencyMixin):
         if dag is None:
             raise DagDefinitionError(f"TaskGroup {group_id!r} must be created inside a DAG")
         self.dag = dag
-        self.parent_group = parent_group or current_task_group(dag)
+        parent = parent_group or current_task_group(dag) or dag.task_group
+        self.parent_group = parent
         label = validate_id(group_id, "group_id")
         self._label = label
-        parent_id = self.parent_group.group_id if self.parent_group else None
         self.group_id = (
-            f"{parent_id}.{label}" if parent_id and self.parent_group.prefix_group_id else label
+            f"{parent.group_id}.{label}" if parent.group_id and parent.prefix_group_id else label
         )
         if self.group_id in dag.task_group_dict or self.group_id in dag.task_dict:
             raise DagDefinitionError(
                 f"group_id {self.group_id!r} is already used in DAG {dag.dag_id!r}"
             )
-        dag.task_group_dict[self.group_id] = self
-        self.parent_group.children[self.group_id] = self
+        dag.task_group_dict[label if self.group_id is None else self.group_id] = self
+        parent.children[self.group_id or label] = self
 
     @property
     def label(self) -> str:

@@ -85,7 +85,7 @@ class BashOperator(BaseOperator):
                 self.log.info("%s", line)
             code = self._process.wait()
         self._process = None
-        if code in self.skip_on_exit_code:  # type: ignore[operator]
+        if code in self.skip_on_exit_code:
             raise SkipTask(f"bash command exited with code {code}: skipping")
         if code != 0:
             raise SlipstreamException(f"bash command failed: exit code {code}")

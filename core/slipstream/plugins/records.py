@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
@@ -38,7 +38,14 @@ def _valid_schemes(
     if not value:
         raise ValueError(f"{type(instance).__name__}.schemes must name at least one URL scheme")
     for scheme in value:
-        _valid_name(instance, attribute, scheme)
+        if not _NAME.match(scheme):
+            raise ValueError(
+                f"{type(instance).__name__}.schemes must be lower-case URL schemes; got {scheme!r}"
+            )
+
+
+def _as_tuple(value: Iterable[str]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
 
 
 @attrs.frozen(kw_only=True)
@@ -60,7 +67,7 @@ class ExecutorSpec:
 class QueueBackendSpec:
     """A queue backend selected by the scheme of ``[core] queue`` (``redis://...``)."""
 
-    schemes: tuple[str, ...] = attrs.field(converter=tuple, validator=_valid_schemes)
+    schemes: tuple[str, ...] = attrs.field(converter=_as_tuple, validator=_valid_schemes)
     factory: Callable[[str], QueueBackend]
     description: str = ""
     unavailable: str | None = None
@@ -74,7 +81,7 @@ class MetadataBackendSpec:
     ``postgresql``.
     """
 
-    schemes: tuple[str, ...] = attrs.field(converter=tuple, validator=_valid_schemes)
+    schemes: tuple[str, ...] = attrs.field(converter=_as_tuple, validator=_valid_schemes)
     factory: Callable[[StoreContext], MetadataStore]
     description: str = ""
     unavailable: str | None = None

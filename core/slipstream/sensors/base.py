@@ -75,7 +75,7 @@ class BaseSensorOperator(BaseOperator):
         delay = base * (2 ** max(poke_count - 1, 0)) * random.uniform(0.9, 1.1)
         if self.max_wait is not None:
             delay = min(delay, self.max_wait.total_seconds())
-        return delay
+        return float(delay)
 
     def execute(self, context: Mapping[str, Any]) -> Any:
         ti = context.get("ti")
