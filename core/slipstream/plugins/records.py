@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
@@ -24,12 +24,16 @@ if TYPE_CHECKING:
 _NAME = re.compile(r"^[a-z][a-z0-9_\-]*$")
 
 
-def _valid_name(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+def _valid_name(instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
     if not _NAME.match(value):
         raise ValueError(
             f"{type(instance).__name__}.{attribute.name} must be lower-case letters, digits, "
             f"'_' or '-', starting with a letter; got {value!r}"
         )
+
+
+def _to_tuple(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
 
 
 def _valid_schemes(
@@ -60,7 +64,7 @@ class ExecutorSpec:
 class QueueBackendSpec:
     """A queue backend selected by the scheme of ``[core] queue`` (``redis://...``)."""
 
-    schemes: tuple[str, ...] = attrs.field(converter=tuple, validator=_valid_schemes)
+    schemes: tuple[str, ...] = attrs.field(converter=_to_tuple, validator=_valid_schemes)
     factory: Callable[[str], QueueBackend]
     description: str = ""
     unavailable: str | None = None
@@ -74,7 +78,7 @@ class MetadataBackendSpec:
     ``postgresql``.
     """
 
-    schemes: tuple[str, ...] = attrs.field(converter=tuple, validator=_valid_schemes)
+    schemes: tuple[str, ...] = attrs.field(converter=_to_tuple, validator=_valid_schemes)
     factory: Callable[[StoreContext], MetadataStore]
     description: str = ""
     unavailable: str | None = None

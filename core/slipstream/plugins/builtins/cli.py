@@ -10,9 +10,11 @@ from slipstream.plugins import CliCommandSpec, hookimpl
 @hookimpl
 def slipstream_cli_commands() -> Iterator[CliCommandSpec]:
     from slipstream.cli.config_cmd import config
+    from slipstream.cli.db_cmd import db
     from slipstream.cli.info_cmd import info
     from slipstream.cli.plugins_cmd import plugins
 
     yield CliCommandSpec(command=plugins)
     yield CliCommandSpec(command=config)
     yield CliCommandSpec(command=info)
+    yield CliCommandSpec(command=db)
