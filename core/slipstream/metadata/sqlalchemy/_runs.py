@@ -467,13 +467,24 @@ class RunsMixin(StoreBase):
         if dag_ids:
             query = query.where(t.c.dag_id.in_(list(dag_ids)))
         with self._write() as conn:
-            if supports_skip_locked(conn.dialect):
-                query = query.with_for_update(skip_locked=True)
-            elif conn.dialect.name != "sqlite":  # SQLite: BEGIN IMMEDIATE already excludes
-                raise StoreError(
-                    "claiming task instances needs SKIP LOCKED: PostgreSQL, MySQL 8.0.1+ "
-                    "or MariaDB 10.6+"
+            if conn.dialect.name in ("mysql", "mariadb"):
+                if not supports_skip_locked(conn.dialect):
+                    raise StoreError("claiming task instances needs MySQL 8.0.1+ or MariaDB 10.6+")
+                # InnoDB locks every row a sorted scan reads, so "ORDER BY ... LIMIT n FOR
+                # UPDATE" would lock all candidates and starve other schedulers. Pick
+                # candidates without locks, then lock just those by primary key.
+                candidates = list(conn.scalars(query))
+                locked = set(
+                    conn.scalars(
+                        sa.select(t.c.id)
+                        .where(t.c.id.in_(candidates), t.c.state == from_state.value)
+                        .with_for_update(skip_locked=True)
+                    )
                 )
+                query = query.where(t.c.id.in_(locked))  # keeps the priority order
+            elif supports_skip_locked(conn.dialect):
+                query = query.with_for_update(skip_locked=True)
+            # SQLite: BEGIN IMMEDIATE already lets a single writer in at a time.
             ids = list(conn.scalars(query))
             if not ids:
                 return []

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterator
-from importlib.util import find_spec
 
 from slipstream.metadata.base import MetadataStore, StoreContext
 from slipstream.plugins import MetadataBackendSpec, hookimpl
@@ -17,7 +17,7 @@ def _make(context: StoreContext) -> MetadataStore:
 
 def _missing(module: str, extra: str, what: str) -> str | None:
     """Found without importing the driver, so listing plugins stays fast."""
-    if find_spec(module) is None:
+    if importlib.util.find_spec(module) is None:
         return f'the {what} driver {module!r} is not installed: pip install "slipstream[{extra}]"'
     return None
 
