@@ -29,3 +29,23 @@ class UnknownPluginError(PluginError):
 
 class UnavailableError(PluginError):
     """The plugin is installed but what it registered cannot be used here (it says why)."""
+
+
+class StoreError(SlipstreamError):
+    """The metadata store refused a change or cannot be used as configured."""
+
+
+class NotFoundError(StoreError):
+    """The DAG, run, task instance, variable, ... asked for does not exist."""
+
+
+class AlreadyExistsError(StoreError):
+    """A row with the same unique key (dag run id, logical date, username, ...) exists."""
+
+
+class SecretKeyError(StoreError):
+    """The Fernet key is malformed, or is not the key that encrypted the stored secrets."""
+
+
+class SchemaError(StoreError):
+    """The database schema is missing or not at the version this slipstream expects."""

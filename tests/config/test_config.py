@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
 from slipstream.config import load
 from slipstream.errors import ConfigError
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from slipstream.errors import PluginConflictError, UnknownPluginError
 from slipstream.plugins import ExecutorSpec, OperatorSpec, QueueBackendSpec, hookimpl
 from slipstream.plugins.manager import PluginManager, url_scheme

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from slipstream.scheduler.retries import retry_delay
 from slipstream.scheduler.trigger_rules import Decision, UpstreamSummary, evaluate
 from slipstream.state import TaskInstanceState as TIS

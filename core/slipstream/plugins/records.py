@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 _NAME = re.compile(r"^[a-z][a-z0-9_\-]*$")
 
 
-def _valid_name(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+def _valid_name(instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
     if not _NAME.match(value):
         raise ValueError(
             f"{type(instance).__name__}.{attribute.name} must be lower-case letters, digits, "

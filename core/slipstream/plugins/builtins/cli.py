@@ -11,6 +11,7 @@ from slipstream.plugins import CliCommandSpec, hookimpl
 def slipstream_cli_commands() -> Iterator[CliCommandSpec]:
     from slipstream.cli.config_cmd import config
     from slipstream.cli.dags_cmd import dags
+    from slipstream.cli.db_cmd import db
     from slipstream.cli.info_cmd import info
     from slipstream.cli.init_cmd import init
     from slipstream.cli.plugins_cmd import plugins
@@ -22,3 +23,4 @@ def slipstream_cli_commands() -> Iterator[CliCommandSpec]:
     yield CliCommandSpec(command=init)
     yield CliCommandSpec(command=dags)
     yield CliCommandSpec(command=tasks)
+    yield CliCommandSpec(command=db)

@@ -1,0 +1,362 @@
+"""Dag runs and task instances: rows, unique keys, transitions, history, claims."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from slipstream.errors import AlreadyExistsError, NotFoundError
+from slipstream.metadata.records import (
+    NewDagRun,
+    NewTaskInstance,
+    TaskInstanceRef,
+    TaskInstanceUpdate,
+)
+from slipstream.metadata.sqlalchemy import SqlAlchemyStore
+from slipstream.state import DagRunState, DagRunType, IllegalTransition
+from slipstream.state import TaskInstanceState as S
+
+from .helpers import T0, dag_meta, new_run
+
+
+def ref(task_id: str, run_id: str = "manual__1", map_index: int = -1) -> TaskInstanceRef:
+    return TaskInstanceRef(dag_id="etl", run_id=run_id, task_id=task_id, map_index=map_index)
+
+
+def test_run_reads_back_exactly(store: SqlAlchemyStore) -> None:
+    store.upsert_dags([dag_meta("etl")])
+    version = store.add_dag_version("etl", {"v": 1}, "h", "src")
+    created = store.create_dag_run(
+        NewDagRun(
+            dag_id="etl",
+            run_id="scheduled__2025",
+            run_type=DagRunType.SCHEDULED,
+            logical_date=T0.astimezone(timezone(timedelta(hours=5))),
+            data_interval_start=T0 - timedelta(days=1),
+            data_interval_end=T0,
+            run_after=T0,
+            conf={"n": 1, "nested": {"list": [1, "two", None]}, "ü": "✓"},
+            dag_version_id=version.id,
+            triggered_by="cli",
+            backfill_id=7,
+        )
+    )
+    run = store.get_dag_run("etl", "scheduled__2025")
+    assert run == created
+    assert run.logical_date == T0 and run.logical_date.tzinfo == UTC
+    assert run.conf == {"n": 1, "nested": {"list": [1, "two", None]}, "ü": "✓"}
+    assert (run.state, run.run_type) == (DagRunState.QUEUED, DagRunType.SCHEDULED)
+    assert (run.dag_version_id, run.triggered_by, run.backfill_id) == (version.id, "cli", 7)
+    assert run.queued_at is not None and run.start_date is None
+    assert store.get_dag_run("etl", "other") is None
+
+
+def test_unique_run_id_and_logical_date_are_clear_errors(store: SqlAlchemyStore) -> None:
+    new_run(store, run_id="r1", day=0)
+    with pytest.raises(AlreadyExistsError, match="already has a run with run_id 'r1'"):
+        new_run(store, run_id="r1", day=5)
+    with pytest.raises(AlreadyExistsError, match="already has a run for logical date 2025-03-01"):
+        new_run(store, run_id="r2", day=0)
+    # Runs without a logical date never collide.
+    new_run(store, run_id="a1", logical_date=None)
+    new_run(store, run_id="a2", logical_date=None)
+    # Another DAG may use the same run id and date.
+    new_run(store, dag_id="other", run_id="r1", day=0)
+    assert store.list_dag_runs().total == 4
+    with pytest.raises(NotFoundError, match="'ghost'"):
+        store.create_dag_run(
+            NewDagRun(dag_id="ghost", run_id="x", run_type=DagRunType.MANUAL, run_after=T0)
+        )
+
+
+def test_naive_datetimes_are_refused(store: SqlAlchemyStore) -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        new_run(store, logical_date=datetime(2025, 1, 1))
+    assert store.list_dag_runs().total == 0
+
+
+def test_list_runs_filters_pagination_order(store: SqlAlchemyStore) -> None:
+    for day in range(12):
+        state = DagRunState.RUNNING if day % 3 == 0 else DagRunState.QUEUED
+        new_run(store, run_id=f"r{day:02d}", day=day, state=state)
+    new_run(store, dag_id="b", run_id="b1", day=0)
+    page = store.list_dag_runs(dag_ids=["etl"], limit=5, offset=5, order_by="-logical_date")
+    assert page.total == 12
+    assert [r.run_id for r in page.items] == ["r06", "r05", "r04", "r03", "r02"]
+    running = store.list_dag_runs(states=[DagRunState.RUNNING])
+    assert [r.run_id for r in running.items] == ["r00", "r03", "r06", "r09"]
+    window = store.list_dag_runs(
+        dag_ids=["etl"],
+        logical_date_gte=T0 + timedelta(days=2),
+        logical_date_lte=T0 + timedelta(days=4),
+    )
+    assert [r.run_id for r in window.items] == ["r02", "r03", "r04"]
+    assert store.list_dag_runs(run_after_lte=T0).total == 2
+    assert store.list_dag_runs(limit=0).items == () and store.list_dag_runs(limit=0).total == 13
+
+
+def test_run_state_changes_follow_the_state_machine(store: SqlAlchemyStore) -> None:
+    new_run(store)
+    assert store.set_dag_run_state("etl", "manual__1", DagRunState.RUNNING)
+    run = store.get_dag_run("etl", "manual__1")
+    assert run.state == DagRunState.RUNNING and run.start_date is not None  # type: ignore[union-attr]
+    # Compare-and-set: the loser learns it lost, nothing changes.
+    assert not store.set_dag_run_state(
+        "etl", "manual__1", DagRunState.SUCCESS, expected_state=DagRunState.QUEUED
+    )
+    assert store.set_dag_run_state(
+        "etl", "manual__1", DagRunState.SUCCESS, expected_state=DagRunState.RUNNING
+    )
+    run = store.get_dag_run("etl", "manual__1")
+    assert run.state == DagRunState.SUCCESS and run.end_date is not None  # type: ignore[union-attr]
+    with pytest.raises(IllegalTransition):
+        store.set_dag_run_state("etl", "manual__1", DagRunState.RUNNING)
+    assert store.get_dag_run("etl", "manual__1").state == DagRunState.SUCCESS  # type: ignore[union-attr]
+    with pytest.raises(NotFoundError):
+        store.set_dag_run_state("etl", "nope", DagRunState.RUNNING)
+
+
+def test_delete_run_cascades(store: SqlAlchemyStore) -> None:
+    new_run(store, run_id="r1", tasks=("a", "b"))
+    new_run(store, run_id="r2", day=1, tasks=("a",))
+    a1 = store.get_task_instance(ref("a", "r1"))
+    assert a1 is not None
+    store.update_task_instances(
+        [TaskInstanceUpdate(ti_id=a1.id, state=S.QUEUED, fields={"try_number": 1})]
+    )
+    store.update_task_instances([TaskInstanceUpdate(ti_id=a1.id, state=S.RUNNING)])
+    store.update_task_instances([TaskInstanceUpdate(ti_id=a1.id, state=S.SUCCESS)])
+    store.set_xcom(ref("a", "r1"), "return_value", 1)
+    store.set_xcom(ref("a", "r2"), "return_value", 2)
+    store.delete_dag_run("etl", "r1")
+    assert store.get_dag_run("etl", "r1") is None
+    assert store.list_task_instances(dag_ids=["etl"]).total == 1
+    assert store.list_xcoms("etl", "r1") == []
+    assert store.get_xcom(ref("a", "r2")).value == 2  # type: ignore[union-attr]
+    with pytest.raises(NotFoundError):
+        store.delete_dag_run("etl", "r1")
+
+
+def test_task_instances_read_back_exactly(store: SqlAlchemyStore) -> None:
+    new_run(store)
+    version = store.add_dag_version("etl", {}, "h", None)
+    created = store.create_task_instances(
+        "etl",
+        "manual__1",
+        [
+            NewTaskInstance(
+                task_id="extract",
+                max_tries=3,
+                pool="io",
+                pool_slots=2,
+                queue="fast",
+                priority_weight=9,
+                operator="BashOperator",
+                executor="local",
+                dag_version_id=version.id,
+            ),
+            *[NewTaskInstance(task_id="mapped", map_index=i) for i in range(3)],
+        ],
+    )
+    assert [(t.task_id, t.map_index) for t in created] == [
+        ("extract", -1),
+        ("mapped", 0),
+        ("mapped", 1),
+        ("mapped", 2),
+    ]
+    ti = store.get_task_instance(ref("extract"))
+    assert ti == created[0]
+    assert (ti.state, ti.try_number, ti.max_tries) == (S.NONE, 0, 3)
+    assert (ti.pool, ti.pool_slots, ti.queue, ti.priority_weight) == ("io", 2, "fast", 9)
+    assert (ti.operator, ti.executor, ti.dag_version_id) == ("BashOperator", "local", version.id)
+    assert ti.ref == ref("extract")
+    assert store.get_task_instance(ref("mapped", map_index=2)) == created[3]
+    assert store.get_task_instances_by_id([created[1].id, created[0].id]) == created[:2]
+    with pytest.raises(AlreadyExistsError, match="mapped\\[1\\]"):
+        store.create_task_instances(
+            "etl",
+            "manual__1",
+            [NewTaskInstance(task_id="new"), NewTaskInstance(task_id="mapped", map_index=1)],
+        )
+    assert store.list_task_instances().total == 4  # nothing of the failed batch
+    with pytest.raises(NotFoundError):
+        store.create_task_instances("etl", "nope", [NewTaskInstance(task_id="x")])
+
+
+def test_update_fields_round_trip(store: SqlAlchemyStore) -> None:
+    new_run(store, tasks=("t",))
+    ti = store.get_task_instance(ref("t"))
+    assert ti is not None
+    start = T0 + timedelta(microseconds=7)
+    fields = {
+        "try_number": 1,
+        "start_date": start,
+        "queued_at": T0,
+        "scheduled_at": T0,
+        "hostname": "worker-1.example",
+        "pid": 4242,
+        "executor": "local",
+        "next_retry_at": T0 + timedelta(minutes=5),
+        "reschedule_at": T0 + timedelta(minutes=1),
+        "last_heartbeat_at": start,
+        "rendered_fields": {"bash_command": "echo 2025-03-01", "env": None},
+        "external_executor_id": "celery-uuid",
+        "lease_owner": "scheduler-1",
+    }
+    assert store.update_task_instances(
+        [TaskInstanceUpdate(ti_id=ti.id, state=S.SCHEDULED, fields=fields)]
+    ) == [True]
+    got = store.get_task_instance(ref("t"))
+    assert got is not None
+    for name, value in fields.items():
+        assert getattr(got, name) == value, name
+    assert got.state == S.SCHEDULED and got.updated_at >= ti.updated_at
+    with pytest.raises(ValueError, match="cannot set state"):
+        TaskInstanceUpdate(ti_id=ti.id, fields={"state": "success"})
+
+
+def test_illegal_transition_changes_nothing_in_the_batch(store: SqlAlchemyStore) -> None:
+    new_run(store, tasks=("a", "b"))
+    a = store.get_task_instance(ref("a"))
+    b = store.get_task_instance(ref("b"))
+    assert a is not None and b is not None
+    with pytest.raises(IllegalTransition, match="from none to running"):
+        store.update_task_instances(
+            [
+                TaskInstanceUpdate(ti_id=a.id, state=S.SCHEDULED),
+                TaskInstanceUpdate(ti_id=b.id, state=S.RUNNING),
+            ]
+        )
+    assert store.get_task_instance(ref("a")).state == S.NONE  # type: ignore[union-attr]
+    # A user may mark anything success.
+    assert store.update_task_instances(
+        [TaskInstanceUpdate(ti_id=b.id, state=S.SUCCESS, by_user=True)]
+    ) == [True]
+    with pytest.raises(NotFoundError):
+        store.update_task_instances([TaskInstanceUpdate(ti_id=999_999, state=S.SCHEDULED)])
+
+
+def test_compare_and_set_lets_one_writer_win(store: SqlAlchemyStore) -> None:
+    new_run(store, tasks=("t",))
+    ti = store.get_task_instance(ref("t"))
+    assert ti is not None
+    assert store.compare_and_set_task_instance_state(ti.id, S.NONE, S.SCHEDULED)
+    assert store.compare_and_set_task_instance_state(ti.id, S.SCHEDULED, S.QUEUED, try_number=1)
+    # A second scheduler that read "scheduled" earlier must not queue the try again.
+    assert not store.compare_and_set_task_instance_state(ti.id, S.SCHEDULED, S.QUEUED)
+    got = store.get_task_instance(ref("t"))
+    assert got is not None and (got.state, got.try_number) == (S.QUEUED, 1)
+
+
+def test_every_finished_try_is_in_the_history(store: SqlAlchemyStore) -> None:
+    new_run(store, tasks=("t",))
+    ti = store.get_task_instance(ref("t"))
+    assert ti is not None
+
+    def go(state: S, **fields: object) -> None:
+        store.update_task_instances([TaskInstanceUpdate(ti_id=ti.id, state=state, fields=fields)])
+
+    go(S.QUEUED, try_number=1)
+    go(S.RUNNING, start_date=T0, hostname="h1")
+    go(S.UP_FOR_RETRY, end_date=T0 + timedelta(seconds=2))
+    go(S.QUEUED, try_number=2, start_date=None, end_date=None, duration=None)
+    go(S.RUNNING, start_date=T0 + timedelta(seconds=10), hostname="h2")
+    tries = store.list_task_instance_tries(ref("t"))
+    assert [(t.try_number, t.state, t.hostname) for t in tries] == [
+        (1, S.UP_FOR_RETRY, "h1"),
+        (2, S.RUNNING, "h2"),
+    ]
+    assert tries[0].duration == 2.0 and tries[0].id == ti.id
+    go(S.SUCCESS, end_date=T0 + timedelta(seconds=13))
+    # A user marks the finished try failed.
+    store.update_task_instances([TaskInstanceUpdate(ti_id=ti.id, state=S.FAILED, by_user=True)])
+    tries = store.list_task_instance_tries(ref("t"))
+    # Marking the same try again replaces its copy instead of adding one.
+    assert [(t.try_number, t.state) for t in tries] == [(1, S.UP_FOR_RETRY), (2, S.FAILED)]
+    assert tries[1].duration == 3.0
+
+
+def test_list_task_instances_filters_and_pages(store: SqlAlchemyStore) -> None:
+    new_run(store, run_id="r1", tasks=tuple(f"t{i}" for i in range(7)))
+    new_run(store, run_id="r2", day=1, tasks=("t0", "t1"))
+    r1 = store.list_task_instances(
+        dag_ids=["etl"], run_ids=["r1"], order_by="-task_id", limit=3, offset=1
+    )
+    assert r1.total == 7 and [t.task_id for t in r1.items] == ["t5", "t4", "t3"]
+    assert store.list_task_instances(task_ids=["t0"]).total == 2
+    t0 = store.get_task_instance(ref("t0", "r2"))
+    assert t0 is not None
+    store.compare_and_set_task_instance_state(t0.id, S.NONE, S.SCHEDULED)
+    scheduled = store.list_task_instances(states=[S.SCHEDULED])
+    assert [t.id for t in scheduled.items] == [t0.id]
+    assert store.list_task_instances(pools=["default_pool"], queues=["default"]).total == 9
+
+
+def test_claims_take_highest_priority_and_set_the_lease(store: SqlAlchemyStore) -> None:
+    new_run(store)
+    store.create_task_instances(
+        "etl",
+        "manual__1",
+        [NewTaskInstance(task_id=f"t{i}", priority_weight=i, state=S.SCHEDULED) for i in range(5)],
+    )
+    claimed = store.claim_task_instances(
+        from_state=S.SCHEDULED, to_state=S.QUEUED, limit=2, owner="sched-a"
+    )
+    assert [t.task_id for t in claimed] == ["t4", "t3"]
+    assert all(t.state == S.QUEUED and t.lease_owner == "sched-a" for t in claimed)
+    assert all(t.queued_at is not None for t in claimed)
+    rest = store.claim_task_instances(
+        from_state=S.SCHEDULED, to_state=S.QUEUED, limit=10, owner="sched-b"
+    )
+    assert [t.task_id for t in rest] == ["t2", "t1", "t0"]
+    assert (
+        store.claim_task_instances(
+            from_state=S.SCHEDULED, to_state=S.QUEUED, limit=10, owner="sched-c"
+        )
+        == []
+    )
+    with pytest.raises(IllegalTransition):
+        store.claim_task_instances(from_state=S.NONE, to_state=S.RUNNING, limit=1, owner="x")
+
+
+def test_concurrent_claims_never_overlap(store: SqlAlchemyStore) -> None:
+    """Several schedulers claiming at once: every row is claimed exactly once."""
+    total, workers = 300, 4
+    new_run(store)
+    store.create_task_instances(
+        "etl",
+        "manual__1",
+        [NewTaskInstance(task_id=f"t{i:03d}", state=S.SCHEDULED) for i in range(total)],
+    )
+    claimed: dict[str, list[int]] = {f"w{i}": [] for i in range(workers)}
+    errors: list[BaseException] = []
+    start = threading.Barrier(workers)
+
+    def claim(owner: str) -> None:
+        try:
+            start.wait()
+            while True:
+                got = store.claim_task_instances(
+                    from_state=S.SCHEDULED, to_state=S.QUEUED, limit=7, owner=owner
+                )
+                if not got and not store.list_task_instances(states=[S.SCHEDULED], limit=0).total:
+                    return
+                claimed[owner].extend(t.id for t in got)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=claim, args=(owner,)) for owner in claimed]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors
+    every = [ti_id for ids in claimed.values() for ti_id in ids]
+    assert len(every) == total and len(set(every)) == total
+    leases = {t.id: t.lease_owner for t in store.list_task_instances().items}
+    for owner, ids in claimed.items():
+        assert all(leases[ti_id] == owner for ti_id in ids)
+    if store.dialect != "sqlite":  # SQLite has one writer at a time: no parallel claims
+        assert sum(1 for ids in claimed.values() if ids) >= 2
