@@ -174,6 +174,14 @@ def parse_files(
                 )
 
 
+def finish_document(document: dict[str, Any], root: Path) -> dict[str, Any]:
+    """Add where the DAG lives relative to its folder, and the content hash."""
+    document["relative_fileloc"] = Path(document["fileloc"]).relative_to(root).as_posix()
+    document["is_example"] = root == EXAMPLES_FOLDER
+    document["content_hash"] = content_hash(document)
+    return document
+
+
 class DagBag:
     """Every DAG of a folder, parsed safely: ``dags`` (serialized) and ``import_errors``.
 
@@ -220,11 +228,7 @@ class DagBag:
                     f"{parsed.path}: DAG id {dag_id!r} is already defined in {other}"
                 )
                 continue
-            relative = Path(parsed.path).relative_to(root).as_posix()
-            document["relative_fileloc"] = relative
-            document["is_example"] = root == EXAMPLES_FOLDER
-            document["content_hash"] = content_hash(document)
-            self.dags[dag_id] = deserialize_dag(document)
+            self.dags[dag_id] = deserialize_dag(finish_document(document, root))
 
     @property
     def dag_ids(self) -> list[str]:

@@ -58,6 +58,35 @@ class TaskOutcome:
     started_at: datetime
     ended_at: datetime
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe, to cross a process boundary in an executor event."""
+        return {
+            "state": self.state.value,
+            "error": self.error,
+            "skip_downstream": list(self.skip_downstream),
+            "skip_recursive": self.skip_recursive,
+            "reschedule_at": self.reschedule_at.isoformat() if self.reschedule_at else None,
+            "rendered_fields": dict(self.rendered_fields),
+            "started_at": self.started_at.isoformat(),
+            "ended_at": self.ended_at.isoformat(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TaskOutcome:
+        def when(value: str | None) -> datetime | None:
+            return datetime.fromisoformat(value) if value else None
+
+        return cls(
+            state=TIS(data["state"]),
+            error=data.get("error"),
+            skip_downstream=tuple(data.get("skip_downstream") or ()),
+            skip_recursive=bool(data.get("skip_recursive")),
+            reschedule_at=when(data.get("reschedule_at")),
+            rendered_fields=dict(data.get("rendered_fields") or {}),
+            started_at=when(data["started_at"]) or datetime.now(UTC),
+            ended_at=when(data["ended_at"]) or datetime.now(UTC),
+        )
+
 
 class RuntimeTaskInstance:
     """``ti`` in a task's context: its identity, and XCom push and pull."""

@@ -9,6 +9,7 @@ or a pod's command line (``slipstream tasks run --workload JSON``).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -66,11 +67,14 @@ class ExecutorEvent:
 
     ``state`` uses task-instance state names (``running``, ``success``,
     ``failed``, ...); ``info`` is a short human explanation ("exit code -9").
+    ``outcome`` is the worker's report of how the try ended (see
+    :meth:`slipstream.execution.runner.TaskOutcome.to_dict`), when it could send one.
     """
 
     key: TaskInstanceKey
     state: str
     info: str | None = None
+    outcome: Mapping[str, Any] | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -78,12 +82,13 @@ class ExecutorContext:
     """What a factory receives to build an executor.
 
     ``run_in_process`` runs one workload in the calling process and returns its
-    final state; in-process executors use it, remote ones ignore it.
+    outcome (``TaskOutcome.to_dict()``); in-process executors use it, remote ones
+    ignore it.
     """
 
     config: Config
     parallelism: int
-    run_in_process: Callable[[Workload], str] | None = None
+    run_in_process: Callable[[Workload], Mapping[str, Any]] | None = None
     extra: Mapping[str, Any] = attrs.field(factory=dict)
 
 
@@ -112,6 +117,14 @@ class Executor:
     def open_slots(self) -> int:
         """How many more tries this executor will accept now."""
         raise NotImplementedError
+
+    def wait_for_events(self, timeout: float) -> None:
+        """Block until an event may be ready or ``timeout`` seconds pass.
+
+        The scheduler calls this when it has nothing to do; an executor that can
+        be woken by its workers should return as soon as one reports.
+        """
+        time.sleep(timeout)
 
     def adopt(self, workloads: Iterable[Workload]) -> list[Workload]:
         """Take over tries started by a previous scheduler; return the ones it could not."""

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from slipstream.executors.base import (
     Executor,
@@ -21,7 +22,7 @@ class SequentialExecutor(Executor):
     operations the same as with a parallel executor: submit, then observe.
     """
 
-    def __init__(self, run: Callable[[Workload], str]) -> None:
+    def __init__(self, run: Callable[[Workload], Mapping[str, Any]]) -> None:
         self._run = run
         self._pending: deque[Workload] = deque()
         self._cancelled: set[TaskInstanceKey] = set()
@@ -38,6 +39,10 @@ class SequentialExecutor(Executor):
     def open_slots(self) -> int:
         return 0 if self._pending else 1
 
+    def wait_for_events(self, timeout: float) -> None:
+        if not self._pending:  # pending work runs in the next sync(): no waiting then
+            super().wait_for_events(timeout)
+
     def sync(self) -> list[ExecutorEvent]:
         events: list[ExecutorEvent] = []
         while self._pending:
@@ -48,13 +53,15 @@ class SequentialExecutor(Executor):
                 continue
             events.append(ExecutorEvent(key=workload.key, state="running"))
             try:
-                state = self._run(workload)
+                outcome = self._run(workload)
             except Exception as exc:  # the runner records task errors; this is its own failure
                 events.append(
                     ExecutorEvent(key=workload.key, state="failed", info=f"runner error: {exc}")
                 )
                 continue
-            events.append(ExecutorEvent(key=workload.key, state=state))
+            events.append(
+                ExecutorEvent(key=workload.key, state=str(outcome["state"]), outcome=outcome)
+            )
         return events
 
     def cancel(self, key: TaskInstanceKey) -> None:

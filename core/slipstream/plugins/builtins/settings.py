@@ -72,6 +72,22 @@ def slipstream_settings() -> Iterator[SettingSpec]:
         "(generated into the home on first use when unset).",
     )
     yield SettingSpec(
+        section="core",
+        key="dags_are_paused_at_creation",
+        type="bool",
+        default=True,
+        description="New DAGs start paused (a DAG's is_paused_upon_creation wins).",
+    )
+    yield SettingSpec(
+        section="scheduler",
+        key="poll_interval",
+        type="float",
+        default=0.5,
+        minimum=0.01,
+        description="Seconds between the scheduler's checks for work created elsewhere "
+        "(finished tasks wake it at once).",
+    )
+    yield SettingSpec(
         section="logging",
         key="level",
         default="INFO",

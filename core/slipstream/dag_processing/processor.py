@@ -1,0 +1,230 @@
+"""The dag processor: keeps the store's serialized DAGs in step with the DAG files.
+
+A pass stats every file and re-parses only new or changed ones (and, every
+``refresh_interval``, the rest, for DAGs generated from outside data). Each
+distinct serialized DAG becomes a numbered version; an unchanged one writes
+nothing. Files that fail become import errors; DAGs whose file is gone become
+inactive.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from slipstream.dag_processing.bag import (
+    EXAMPLES_FOLDER,
+    FileParse,
+    finish_document,
+    list_dag_files,
+    parse_files,
+)
+from slipstream.metadata.records import DagFileParse, DagMetadata
+
+if TYPE_CHECKING:
+    from slipstream.metadata.base import MetadataStore
+    from slipstream.models.dag import DAG
+    from slipstream.plugins.manager import PluginManager
+
+log = logging.getLogger(__name__)
+
+
+@attrs.frozen
+class SyncReport:
+    parsed: tuple[str, ...]
+    dag_ids: tuple[str, ...]
+    errors: tuple[str, ...]
+    deactivated: tuple[str, ...]
+
+
+@attrs.define
+class _Seen:
+    mtime: float
+    size: int
+    digest: str
+    parsed_at: float
+
+
+class DagProcessor:
+    def __init__(
+        self,
+        store: MetadataStore,
+        *,
+        dags_folder: Path,
+        include_examples: bool = False,
+        timeout: float = 30.0,
+        refresh_interval: float = 300.0,
+        paused_on_creation: bool = True,
+        plugins: PluginManager | None = None,
+    ) -> None:
+        self.store = store
+        self.dags_folder = Path(dags_folder).resolve()
+        self.include_examples = include_examples
+        self.timeout = timeout
+        self.refresh_interval = refresh_interval
+        self.paused_on_creation = paused_on_creation
+        self.plugins = plugins
+        self._seen: dict[Path, _Seen] = {}
+        self._errored: set[str] = set()
+
+    def _roots(self) -> list[tuple[Path, list[Path]]]:
+        roots = [(self.dags_folder, list_dag_files(self.dags_folder))]
+        if self.include_examples:
+            roots.append((EXAMPLES_FOLDER, list_dag_files(EXAMPLES_FOLDER, safe_mode=False)))
+        return roots
+
+    def sync(self, *, force: bool = False) -> SyncReport:
+        """One pass over the folders; parses only what changed (everything with ``force``)."""
+        now = time.time()
+        due: list[tuple[Path, Path]] = []
+        present: set[Path] = set()
+        for root, files in self._roots():
+            for path in files:
+                present.add(path)
+                try:
+                    stat = path.stat()
+                except OSError:
+                    continue
+                seen = self._seen.get(path)
+                stale = seen is not None and now - seen.parsed_at >= self.refresh_interval
+                touched = seen is None or (seen.mtime, seen.size) != (stat.st_mtime, stat.st_size)
+                if touched and seen is not None and not (force or stale):
+                    # Saved again or touched, same bytes: note the new mtime, import nothing.
+                    digest = _digest(path)
+                    if digest == seen.digest:
+                        seen.mtime, seen.size = stat.st_mtime, stat.st_size
+                        continue
+                if force or touched or stale:
+                    due.append((root, path))
+        root_of = dict((path, root) for root, path in due)
+        parsed: list[str] = []
+        dag_ids: list[str] = []
+        errors: list[str] = []
+        file_records: list[DagFileParse] = []
+        results = parse_files((p for _, p in due), timeout=self.timeout) if due else iter(())
+        for result in results:
+            path = Path(result.path)
+            parsed.append(result.path)
+            ids = self._store_result(root_of[path], path, result)
+            dag_ids.extend(ids)
+            errors.extend(result.errors)
+            after = path.stat() if path.exists() else None
+            self._seen[path] = _Seen(
+                after.st_mtime if after else 0.0,
+                after.st_size if after else 0,
+                _digest(path),
+                now,
+            )
+            file_records.append(
+                DagFileParse(
+                    path=result.path,
+                    mtime=after.st_mtime if after else None,
+                    content_hash=self._seen[path].digest,
+                    last_parsed_at=datetime.now(UTC),
+                    parse_duration=result.duration,
+                    dag_ids=tuple(ids),
+                )
+            )
+        if file_records:
+            self.store.record_file_parses(file_records)
+        gone = [p for p in self._seen if p not in present]
+        for path in gone:
+            del self._seen[path]
+        if gone:
+            self.store.delete_file_parses([str(p) for p in gone])
+            self.store.clear_import_errors([str(p) for p in gone])
+        deactivated = self.store.deactivate_missing_dags([str(p) for p in present] + [_MEMORY_FILE])
+        return SyncReport(tuple(parsed), tuple(dag_ids), tuple(errors), tuple(deactivated))
+
+    def _store_result(self, root: Path, path: Path, result: FileParse) -> list[str]:
+        now = datetime.now(UTC)
+        if result.errors:
+            for filename, message in result.errors.items():
+                event = (
+                    "on_existing_dag_import_error"
+                    if filename in self._errored
+                    else "on_new_dag_import_error"
+                )
+                self.store.replace_import_error(filename, message, now)
+                self._errored.add(filename)
+                if self.plugins is not None:
+                    self.plugins.notify(event, filename=filename, stacktrace=message)
+        else:
+            self.store.clear_import_errors([str(path)])
+            self._errored.discard(str(path))
+        documents = [finish_document(doc, root) for doc in result.documents]
+        try:
+            source = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            source = None
+        self.write_documents(documents, source=source, now=now)
+        return [doc["dag_id"] for doc in documents]
+
+    def write_documents(
+        self, documents: Iterable[dict[str, Any]], *, source: str | None, now: datetime
+    ) -> None:
+        """Upsert each DAG and add its version (nothing new when the hash is unchanged)."""
+        documents = list(documents)
+        for paused in (True, False):
+            group = [d for d in documents if _paused(d, self.paused_on_creation) == paused]
+            if group:
+                self.store.upsert_dags(
+                    [_metadata(doc, now) for doc in group], paused_on_creation=paused
+                )
+        for doc in documents:
+            self.store.add_dag_version(doc["dag_id"], doc, doc["content_hash"], source)
+
+    def register(self, dags: Iterable[DAG]) -> list[str]:
+        """Serialize DAG objects built in this process (embedding) into the store."""
+        from slipstream.serialization import serialize_dag
+        from slipstream.serialized_dag import content_hash
+
+        documents = []
+        for dag in dags:
+            doc = serialize_dag(dag)
+            doc["fileloc"] = _MEMORY_FILE
+            doc["relative_fileloc"] = None
+            doc["in_memory"] = True
+            doc["is_example"] = False
+            doc["content_hash"] = content_hash(doc)
+            documents.append(doc)
+        self.write_documents(documents, source=None, now=datetime.now(UTC))
+        return [d["dag_id"] for d in documents]
+
+
+_MEMORY_FILE = "<memory>"
+
+
+def _paused(doc: dict[str, Any], default: bool) -> bool:
+    flag = doc.get("is_paused_upon_creation")
+    return default if flag is None else bool(flag)
+
+
+def _metadata(doc: dict[str, Any], now: datetime) -> DagMetadata:
+    owners = [o.strip() for o in str(doc.get("owner") or "").split(",") if o.strip()]
+    return DagMetadata(
+        dag_id=doc["dag_id"],
+        fileloc=doc["fileloc"],
+        relative_fileloc=doc.get("relative_fileloc"),
+        owners=owners,
+        tags=doc.get("tags") or [],
+        description=doc.get("description"),
+        schedule=doc.get("timetable_summary"),
+        max_active_runs=doc.get("max_active_runs", 16),
+        max_active_tasks=doc.get("max_active_tasks", 16),
+        last_parsed_time=now,
+    )
+
+
+def _digest(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return ""

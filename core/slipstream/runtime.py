@@ -1,0 +1,204 @@
+"""Embedding slipstream: a scheduler, a store and an executor in your own process.
+
+    from slipstream.runtime import Slipstream
+
+    with Slipstream({"core.metadata": "sqlite://"}, dags=[my_dag]) as app:
+        run = app.trigger("my_dag", conf={"n": 3})
+        app.wait(run)
+        assert app.task_states(run) == {"extract": "success", ...}
+        app.xcom(run, "extract")
+
+No server and no DAG folder are needed. The same object backs ``slipstream
+dags test`` and the test suite.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from slipstream.config import Config, load
+from slipstream.dag_processing.processor import DagProcessor
+from slipstream.errors import NotFoundError, UnavailableError
+from slipstream.execution.worker import DagLoader, run_workload
+from slipstream.executors.base import Executor, ExecutorContext, Workload
+from slipstream.metadata import open_store
+from slipstream.metadata.base import MetadataStore
+from slipstream.metadata.records import DagRun, TaskInstanceRef
+from slipstream.models.dag import DAG
+from slipstream.plugins.manager import PluginManager
+from slipstream.scheduler.core import Scheduler
+from slipstream.scheduler.triggering import trigger_dag_run
+from slipstream.state import DagRunState
+
+
+class Slipstream:
+    """A whole slipstream in one object: configuration, plugins, store, scheduler, executor."""
+
+    def __init__(
+        self,
+        config: Mapping[str, Any] | None = None,
+        *,
+        dags: Iterable[DAG] = (),
+        plugins: Iterable[object] = (),
+        load_entrypoints: bool | None = None,
+        cwd: Path | None = None,
+        environ: Mapping[str, str] | None = None,
+        echo_logs: bool = False,
+        migrate: bool = True,
+    ) -> None:
+        overrides = dict(config or {})
+        self.config: Config
+        self.plugins: PluginManager
+        self.config, self.plugins = load(
+            cwd=cwd,
+            environ=environ,
+            overrides=overrides,
+            plugins=plugins,
+            load_entrypoints=load_entrypoints,
+        )
+        self.echo_logs = echo_logs
+        self.store: MetadataStore = open_store(self.config, self.plugins)
+        if migrate:
+            self.store.migrate()
+        self.loader = DagLoader(self.config["core.dags_folder"])
+        self.processor = DagProcessor(
+            self.store,
+            dags_folder=self.config["core.dags_folder"],
+            include_examples=self.config["core.load_examples"],
+            timeout=self.config["core.dagbag_import_timeout"],
+            paused_on_creation=self.config["core.dags_are_paused_at_creation"],
+            plugins=self.plugins,
+        )
+        self.executor = self._build_executor()
+        self.scheduler = Scheduler(
+            store=self.store,
+            executor=self.executor,
+            executor_name=self.config["core.executor"],
+            plugins=self.plugins,
+            poll_interval=self.config["scheduler.poll_interval"],
+        )
+        self._started = False
+        if dags:
+            self.register(*dags)
+
+    def _build_executor(self) -> Executor:
+        registered = self.plugins.executor(self.config["core.executor"])
+        if registered.record.unavailable:
+            raise UnavailableError(
+                f"core.executor = {self.config['core.executor']!r} "
+                f"(from {self.config.source('core.executor')}): {registered.record.unavailable}"
+            )
+        return registered.record.factory(
+            ExecutorContext(
+                config=self.config,
+                parallelism=self.config["core.parallelism"],
+                run_in_process=self._run_in_process,
+            )
+        )
+
+    def _run_in_process(self, workload: Workload) -> Mapping[str, Any]:
+        outcome = run_workload(
+            self.store,
+            self.loader,
+            workload,
+            log_folder=self.config["logging.base_log_folder"],
+            echo=self.echo_logs,
+        )
+        return outcome.to_dict()
+
+    # -- DAGs -----------------------------------------------------------------------------
+
+    def register(self, *dags: DAG, paused: bool = False) -> list[str]:
+        """Make DAG objects built in this process known to the store and the workers."""
+        for dag in dags:
+            self.loader.in_memory[dag.dag_id] = dag
+        ids = self.processor.register(dags)
+        for dag_id in ids:
+            self.store.set_dag_paused(dag_id, paused)
+        return ids
+
+    def parse(self, *, force: bool = False) -> list[str]:
+        """Parse the DAGs folder (and the examples) into the store; returns the DAG ids seen."""
+        return list(self.processor.sync(force=force).dag_ids)
+
+    # -- runs -------------------------------------------------------------------------------
+
+    def trigger(
+        self,
+        dag_id: str,
+        *,
+        conf: Mapping[str, Any] | None = None,
+        logical_date: datetime | None = None,
+        run_id: str | None = None,
+    ) -> DagRun:
+        return trigger_dag_run(
+            self.store,
+            dag_id,
+            conf=conf,
+            logical_date=logical_date,
+            run_id=run_id,
+            triggered_by="embedding",
+        )
+
+    def start(self) -> None:
+        if not self._started:
+            self.scheduler.start()
+            self._started = True
+
+    def wait(self, run: DagRun, *, timeout: float = 60.0) -> DagRun:
+        """Schedule and run until ``run`` ends; returns it in its final state."""
+        self.start()
+        current = self.store.get_dag_run(run.dag_id, run.run_id)
+        if current is not None and current.state == DagRunState.QUEUED:
+            self.scheduler.start_run(current)
+
+        def finished() -> bool:
+            now = self.store.get_dag_run(run.dag_id, run.run_id)
+            return now is None or now.state.finished
+
+        deadline = time.monotonic() + timeout
+        while not finished():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"run {run.run_id} of {run.dag_id} did not finish in {timeout}s")
+            if not self.scheduler.tick():
+                self.executor.wait_for_events(min(0.05, self.scheduler.poll_interval))
+        final = self.store.get_dag_run(run.dag_id, run.run_id)
+        if final is None:
+            raise NotFoundError(f"run {run.run_id} of {run.dag_id} was deleted")
+        return final
+
+    def task_states(self, run: DagRun) -> dict[str, str]:
+        """``task_id`` (``task_id[i]`` for mapped instances) to state."""
+        tis = self.store.list_task_instances(
+            dag_ids=[run.dag_id], run_ids=[run.run_id], limit=None
+        ).items
+        return {
+            (ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"): ti.state.value
+            for ti in tis
+            if not (ti.state == "removed" and ti.map_index < 0)
+        }
+
+    def xcom(
+        self, run: DagRun, task_id: str, key: str = "return_value", map_index: int = -1
+    ) -> Any:
+        ref = TaskInstanceRef(
+            dag_id=run.dag_id, run_id=run.run_id, task_id=task_id, map_index=map_index
+        )
+        found = self.store.get_xcom(ref, key)
+        return found.value if found is not None else None
+
+    def close(self) -> None:
+        if self._started:
+            self.scheduler.stop(wait=True)
+            self._started = False
+        self.store.close()
+
+    def __enter__(self) -> Slipstream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,779 @@
+"""The scheduler loop: runs from schedules, task instances from dependencies, tries to executors.
+
+It works only from serialized DAGs and the store; it never imports a DAG file.
+It is event-driven: when the executor reports a finished try, that run's
+downstream task instances are evaluated and queued in the same iteration.
+Timers (schedules, retries, reschedules, timeouts) and a short poll for work
+created elsewhere (API, CLI) drive the rest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable, Collection, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from slipstream.errors import AlreadyExistsError
+from slipstream.execution.runner import TaskOutcome
+from slipstream.execution.worker import dag_file_for
+from slipstream.executors.base import Executor, ExecutorEvent, TaskInstanceKey, Workload
+from slipstream.metadata.records import (
+    DagRun,
+    NewDagRun,
+    NewTaskInstance,
+    NextRun,
+    TaskInstance,
+    TaskInstanceRef,
+    TaskInstanceUpdate,
+)
+from slipstream.scheduler.retries import retry_delay
+from slipstream.scheduler.trigger_rules import Decision, UpstreamSummary, evaluate
+from slipstream.serialized_dag import SerializedDag, SerializedTask, deserialize_dag
+from slipstream.state import FINISHED_TI_STATES, DagRunState, DagRunType
+from slipstream.state import TaskInstanceState as TIS
+from slipstream.timetables import DataInterval
+
+if TYPE_CHECKING:
+    from slipstream.metadata.base import MetadataStore
+    from slipstream.plugins.manager import PluginManager
+
+log = logging.getLogger(__name__)
+
+WAITING_FOR_TIME = frozenset({TIS.UP_FOR_RETRY, TIS.UP_FOR_RESCHEDULE})
+FAILED_STATES = frozenset({TIS.FAILED, TIS.UPSTREAM_FAILED})
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Scheduler:
+    """One scheduler. Several may run against one PostgreSQL or MySQL store.
+
+    ``tick`` does one iteration; ``run`` loops until stopped. Each iteration's
+    writes are batched per dag run.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: MetadataStore,
+        executor: Executor,
+        executor_name: str,
+        plugins: PluginManager | None = None,
+        poll_interval: float = 0.5,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.store = store
+        self.executor = executor
+        self.executor_name = executor_name
+        self.plugins = plugins
+        self.poll_interval = poll_interval
+        self.clock = clock
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._versions: dict[int, SerializedDag] = {}
+        self._job_id: int | None = None
+        self._last_full_pass = 0.0
+        self._stop = threading.Event()
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        job = self.store.start_job("scheduler", socket.gethostname(), os.getpid())
+        self._job_id = job.id
+        self.executor.start()
+        self._notify("on_starting", component=self)
+        self.adopt_orphans()
+
+    def stop(self, *, wait: bool = True) -> None:
+        self._stop.set()
+        self._notify("before_stopping", component=self)
+        self.executor.shutdown(wait=wait)
+        if self._job_id is not None:
+            self.store.end_job(self._job_id)
+            self._job_id = None
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def run(self, *, until: Callable[[], bool] | None = None, timeout: float | None = None) -> None:
+        """Loop until stopped, until ``until()`` holds, or until ``timeout`` seconds pass."""
+        deadline = time.monotonic() + timeout if timeout is not None else None
+        while not self._stop.is_set():
+            busy = self.tick()
+            if until is not None and until():
+                return
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"scheduler did not finish within {timeout}s")
+            if not busy:
+                self.executor.wait_for_events(self.poll_interval)
+
+    # -- one iteration -----------------------------------------------------------------
+
+    def tick(self) -> bool:
+        """One iteration; returns whether anything happened (so the loop should not wait)."""
+        now = self.clock()
+        events = self.executor.sync()
+        affected: set[tuple[str, str]] | None = (
+            self.process_events(events, now) if events else set()
+        )
+        busy = bool(events)
+        full = time.monotonic() - self._last_full_pass >= self.poll_interval
+        if full:
+            self._last_full_pass = time.monotonic()
+            self.create_scheduled_runs(now)
+            self.start_queued_runs(now)
+            affected = None  # every running run
+            if self._job_id is not None:
+                self.store.heartbeat_job(self._job_id)
+        if affected is None or affected:
+            busy = self.schedule_runs(now, affected) or busy
+        busy = self.queue_tasks(now) > 0 or busy
+        return busy
+
+    # -- serialized DAGs ---------------------------------------------------------------
+
+    def dag_for_version(self, version_id: int | None, dag_id: str) -> SerializedDag:
+        if version_id is not None and version_id in self._versions:
+            return self._versions[version_id]
+        version = (
+            self.store.get_dag_version_by_id(version_id)
+            if version_id is not None
+            else self.store.get_dag_version(dag_id)
+        )
+        if version is None:
+            raise LookupError(f"no serialized version of DAG {dag_id!r} in the store")
+        dag = deserialize_dag(version.serialized)
+        self._versions[version.id] = dag
+        return dag
+
+    # -- dag runs ------------------------------------------------------------------------
+
+    def create_scheduled_runs(self, now: datetime) -> int:
+        """Create the runs schedules ask for, up to each DAG's ``max_active_runs``."""
+        created = 0
+        for dag in self.store.list_dags(paused=False, active=True, limit=None).items:
+            due = dag.next_run.create_after
+            if due is not None and due > now:
+                continue
+            version = self.store.get_dag_version(dag.dag_id)
+            if version is None:
+                continue
+            sdag = self.dag_for_version(version.id, dag.dag_id)
+            timetable = sdag.timetable
+            if not timetable.periodic and sdag.schedule["type"] != "once":
+                continue
+            last = self.store.list_dag_runs(
+                dag_ids=[dag.dag_id],
+                run_types=[DagRunType.SCHEDULED, DagRunType.BACKFILL],
+                order_by="-logical_date",
+                limit=1,
+            ).items
+            last_interval = (
+                DataInterval(last[0].data_interval_start, last[0].data_interval_end)
+                if last and last[0].data_interval_start and last[0].data_interval_end
+                else None
+            )
+            active = self.store.list_dag_runs(
+                dag_ids=[dag.dag_id], states=[DagRunState.QUEUED, DagRunState.RUNNING], limit=0
+            ).total
+            info = timetable.next_dagrun_info(
+                last_interval=last_interval,
+                start_date=sdag.start_date_dt,
+                end_date=sdag.end_date_dt,
+                catchup=sdag.catchup,
+                now=now,
+            )
+            while info is not None and info.run_after <= now and active < sdag.max_active_runs:
+                try:
+                    self.store.create_dag_run(
+                        NewDagRun(
+                            dag_id=dag.dag_id,
+                            run_id=f"scheduled__{info.logical_date.isoformat()}",
+                            run_type=DagRunType.SCHEDULED,
+                            logical_date=info.logical_date,
+                            data_interval_start=info.data_interval.start,
+                            data_interval_end=info.data_interval.end,
+                            run_after=info.run_after,
+                            dag_version_id=version.id,
+                            triggered_by="scheduler",
+                        )
+                    )
+                    created += 1
+                    active += 1
+                except AlreadyExistsError:
+                    pass  # another scheduler created it
+                info = timetable.next_dagrun_info(
+                    last_interval=info.data_interval,
+                    start_date=sdag.start_date_dt,
+                    end_date=sdag.end_date_dt,
+                    catchup=True,
+                    now=now,
+                )
+            self.store.set_dag_next_run(
+                dag.dag_id,
+                NextRun(
+                    logical_date=info.logical_date if info else None,
+                    data_interval_start=info.data_interval.start if info else None,
+                    data_interval_end=info.data_interval.end if info else None,
+                    create_after=info.run_after if info else None,
+                ),
+            )
+        return created
+
+    def start_queued_runs(self, now: datetime) -> list[DagRun]:
+        """Move queued runs to running while their DAG is under ``max_active_runs``."""
+        queued = self.store.list_dag_runs(
+            states=[DagRunState.QUEUED], order_by="run_after", limit=None
+        ).items
+        started: list[DagRun] = []
+        running_per_dag: Counter[str] = Counter()
+        for run in queued:
+            if run.run_after > now:
+                continue
+            dag = self.store.get_dag(run.dag_id)
+            if dag is None or dag.is_paused:
+                continue  # a paused DAG's runs wait (as in Airflow) until it is unpaused
+            sdag = self.dag_for_version(run.dag_version_id, run.dag_id)
+            if run.dag_id not in running_per_dag:
+                running_per_dag[run.dag_id] = self.store.list_dag_runs(
+                    dag_ids=[run.dag_id], states=[DagRunState.RUNNING], limit=0
+                ).total
+            if running_per_dag[run.dag_id] >= sdag.max_active_runs:
+                continue
+            if not self.store.set_dag_run_state(
+                run.dag_id, run.run_id, DagRunState.RUNNING, expected_state=DagRunState.QUEUED
+            ):
+                continue  # another scheduler started it
+            running_per_dag[run.dag_id] += 1
+            self._begin(run, sdag)
+            started.append(run)
+        return started
+
+    def start_run(self, run: DagRun) -> None:
+        """Start one queued run now, paused or not (``dags test``, embedding)."""
+        if self.store.set_dag_run_state(
+            run.dag_id, run.run_id, DagRunState.RUNNING, expected_state=DagRunState.QUEUED
+        ):
+            self._begin(run, self.dag_for_version(run.dag_version_id, run.dag_id))
+
+    def _begin(self, run: DagRun, sdag: SerializedDag) -> None:
+        self._create_task_instances(run, sdag)
+        self._notify("on_dag_run_running", dag_run=run, msg="started")
+
+    def _create_task_instances(self, run: DagRun, sdag: SerializedDag) -> None:
+        existing = {
+            (ti.task_id, ti.map_index)
+            for ti in self.store.list_task_instances(
+                dag_ids=[run.dag_id], run_ids=[run.run_id], limit=None
+            ).items
+        }
+        new = [
+            NewTaskInstance(
+                task_id=task.task_id,
+                map_index=-1,
+                max_tries=int(task.retries),
+                pool=task.pool,
+                pool_slots=int(task.pool_slots),
+                queue=task.queue,
+                priority_weight=int(task.priority_weight_total),
+                operator=task.custom_operator_name or task.operator,
+                executor=task.executor,
+                dag_version_id=run.dag_version_id,
+            )
+            for task in sdag.tasks.values()
+            if (task.task_id, -1) not in existing
+        ]
+        if new:
+            with contextlib.suppress(AlreadyExistsError):  # another scheduler got there first
+                self.store.create_task_instances(run.dag_id, run.run_id, new)
+
+    # -- dependencies ----------------------------------------------------------------------
+
+    def schedule_runs(self, now: datetime, runs: Collection[tuple[str, str]] | None) -> bool:
+        """Evaluate the task instances of running runs (all of them, or ``runs``)."""
+        targets: list[DagRun]
+        if runs is None:
+            targets = list(self.store.list_dag_runs(states=[DagRunState.RUNNING], limit=None).items)
+        else:
+            found = [self.store.get_dag_run(dag_id, run_id) for dag_id, run_id in runs]
+            targets = [r for r in found if r is not None and r.state == DagRunState.RUNNING]
+        changed = False
+        for run in targets:
+            changed = self.schedule_run(run, now) or changed
+        return changed
+
+    def schedule_run(self, run: DagRun, now: datetime) -> bool:
+        """Decide every undecided task instance of one run, then the run's own state."""
+        sdag = self.dag_for_version(run.dag_version_id, run.dag_id)
+        tis = self.store.list_task_instances(
+            dag_ids=[run.dag_id], run_ids=[run.run_id], limit=None
+        ).items
+        by_task: dict[str, list[TaskInstance]] = defaultdict(list)
+        for ti in tis:
+            by_task[ti.task_id].append(ti)
+        state: dict[int, TIS] = {ti.id: ti.state for ti in tis}
+        updates: list[TaskInstanceUpdate] = []
+        expansions: list[NewTaskInstance] = []
+
+        def set_state(ti: TaskInstance, new: TIS, **fields: Any) -> None:
+            state[ti.id] = new
+            updates.append(
+                TaskInstanceUpdate(ti_id=ti.id, state=new, expected_state=ti.state, fields=fields)
+            )
+
+        for task_id, task in sdag.tasks.items():  # topological order
+            for ti in by_task.get(task_id, []):
+                current = state[ti.id]
+                if current in WAITING_FOR_TIME:
+                    due = ti.next_retry_at if current == TIS.UP_FOR_RETRY else ti.reschedule_at
+                    if due is None or due <= now:
+                        set_state(ti, TIS.SCHEDULED, scheduled_at=now)
+                    continue
+                if current != TIS.NONE:
+                    continue
+                upstream = [state[u.id] for up in task.upstream for u in by_task.get(up, [])]
+                decision = evaluate(task.trigger_rule, UpstreamSummary.of(upstream))
+                if decision == Decision.WAIT:
+                    continue
+                if decision == Decision.SKIP:
+                    set_state(ti, TIS.SKIPPED, end_date=now)
+                elif decision == Decision.UPSTREAM_FAILED:
+                    set_state(ti, TIS.UPSTREAM_FAILED, end_date=now)
+                elif not self._past_allows(run, task, ti):
+                    continue
+                elif task.is_mapped and ti.map_index == -1:
+                    self._expand(run, sdag, task, ti, by_task, set_state, expansions, now)
+                else:
+                    set_state(ti, TIS.SCHEDULED, scheduled_at=now)
+        if updates:
+            self.store.update_task_instances(updates)
+        if expansions:
+            self.store.create_task_instances(run.dag_id, run.run_id, expansions)
+        self._finish_run_if_done(run, sdag, tis, state, now)
+        return bool(updates or expansions)
+
+    def _past_allows(self, run: DagRun, task: SerializedTask, ti: TaskInstance) -> bool:
+        """``depends_on_past``: the same task instance in the previous run succeeded or skipped."""
+        if not task.depends_on_past or run.logical_date is None:
+            return True
+        previous = self.store.list_dag_runs(
+            dag_ids=[run.dag_id],
+            logical_date_lte=run.logical_date - timedelta(microseconds=1),
+            order_by="-logical_date",
+            limit=1,
+        ).items
+        if not previous:
+            return True
+        ids = [task.task_id, *(task.downstream if task.wait_for_downstream else [])]
+        past = self.store.list_task_instances(
+            dag_ids=[run.dag_id], run_ids=[previous[0].run_id], task_ids=ids, limit=None
+        ).items
+        for other in past:
+            if other.task_id == task.task_id and other.map_index != ti.map_index:
+                continue
+            if other.state not in (TIS.SUCCESS, TIS.SKIPPED, TIS.REMOVED):
+                return False
+        return True
+
+    def _expand(
+        self,
+        run: DagRun,
+        sdag: SerializedDag,
+        task: SerializedTask,
+        placeholder: TaskInstance,
+        by_task: dict[str, list[TaskInstance]],
+        set_state: Callable[..., None],
+        expansions: list[NewTaskInstance],
+        now: datetime,
+    ) -> None:
+        """Turn a mapped task's placeholder into one task instance per item."""
+        spec = task.expand or {}
+        total = 1
+        for name, source in spec.get("args", {}).items():
+            if source["type"] == "literal":
+                length = int(source["length"])
+            else:
+                value = self._xcom_value(run, sdag, source["task_id"], source["key"])
+                if not isinstance(value, list | dict):
+                    log.error(
+                        "cannot expand %s.%s: %s pushed %s for %r, not a list or dict",
+                        run.dag_id,
+                        task.task_id,
+                        source["task_id"],
+                        type(value).__name__,
+                        name,
+                    )
+                    set_state(placeholder, TIS.UPSTREAM_FAILED, end_date=now)
+                    return
+                length = len(value)
+            total = total * length if spec.get("kind") == "expand" else length
+        if total == 0:
+            set_state(placeholder, TIS.SKIPPED, end_date=now)
+            return
+        set_state(placeholder, TIS.REMOVED)
+        existing = {ti.map_index for ti in by_task.get(task.task_id, [])}
+        expansions.extend(
+            NewTaskInstance(
+                task_id=task.task_id,
+                map_index=index,
+                state=TIS.SCHEDULED,
+                max_tries=int(task.retries),
+                pool=task.pool,
+                pool_slots=int(task.pool_slots),
+                queue=task.queue,
+                priority_weight=int(task.priority_weight_total),
+                operator=task.custom_operator_name or task.operator,
+                executor=task.executor,
+                dag_version_id=run.dag_version_id,
+            )
+            for index in range(total)
+            if index not in existing
+        )
+
+    def _xcom_value(self, run: DagRun, sdag: SerializedDag, task_id: str, key: str) -> Any:
+        upstream = sdag.tasks.get(task_id)
+        if upstream is not None and upstream.is_mapped:
+            values = [
+                x
+                for x in self.store.list_xcoms(run.dag_id, run.run_id, task_id=task_id, key=key)
+                if x.map_index >= 0
+            ]
+            return [x.value for x in sorted(values, key=lambda x: x.map_index)]
+        found = self.store.get_xcom(
+            TaskInstanceRef(dag_id=run.dag_id, run_id=run.run_id, task_id=task_id), key
+        )
+        return found.value if found is not None else None
+
+    def _finish_run_if_done(
+        self,
+        run: DagRun,
+        sdag: SerializedDag,
+        tis: Iterable[TaskInstance],
+        state: dict[int, TIS],
+        now: datetime,
+    ) -> None:
+        tis = list(tis)
+        live = [ti for ti in tis if state[ti.id] != TIS.REMOVED]
+        timeout = sdag.dagrun_timeout_td
+        if timeout is not None and run.start_date and now - run.start_date > timeout:
+            unfinished = [ti for ti in live if state[ti.id] not in FINISHED_TI_STATES]
+            self.store.update_task_instances(
+                [
+                    TaskInstanceUpdate(
+                        ti_id=ti.id, state=TIS.SKIPPED, expected_state=ti.state, by_user=True
+                    )
+                    for ti in unfinished
+                    if state[ti.id] not in (TIS.RUNNING, TIS.QUEUED)
+                ]
+            )
+            for ti in unfinished:
+                if state[ti.id] in (TIS.RUNNING, TIS.QUEUED):
+                    self.executor.cancel(self._key(ti))
+            self._end_run(run, DagRunState.FAILED, f"dagrun_timeout of {timeout} exceeded")
+            return
+        if not live or any(state[ti.id] not in FINISHED_TI_STATES for ti in live):
+            return
+        leaves = {t.task_id for t in sdag.leaves}
+        failed = [
+            ti.task_id for ti in live if ti.task_id in leaves and state[ti.id] in FAILED_STATES
+        ]
+        if failed:
+            self._end_run(run, DagRunState.FAILED, f"task failed: {', '.join(sorted(set(failed)))}")
+        else:
+            self._end_run(run, DagRunState.SUCCESS, "success")
+
+    def _end_run(self, run: DagRun, new: DagRunState, msg: str) -> None:
+        if self.store.set_dag_run_state(
+            run.dag_id, run.run_id, new, expected_state=DagRunState.RUNNING
+        ):
+            log.info("Marking run %s of %s %s: %s", run.run_id, run.dag_id, new.upper(), msg)
+            ended = self.store.get_dag_run(run.dag_id, run.run_id) or run
+            event = "on_dag_run_success" if new == DagRunState.SUCCESS else "on_dag_run_failed"
+            self._notify(event, dag_run=ended, msg=msg)
+
+    # -- queueing ------------------------------------------------------------------------
+
+    def queue_tasks(self, now: datetime) -> int:
+        """Hand scheduled task instances to the executor, within every limit."""
+        slots = self.executor.open_slots()
+        if slots <= 0:
+            return 0
+        candidates = self.store.list_task_instances(
+            states=[TIS.SCHEDULED], order_by="-priority_weight", limit=max(slots * 4, 64)
+        ).items
+        if not candidates:
+            return 0
+        pools = {pool.name: pool.open_slots for pool in self.store.list_pools()}
+        active = self.store.list_task_instances(
+            dag_ids=sorted({ti.dag_id for ti in candidates}),
+            states=[TIS.QUEUED, TIS.RUNNING],
+            limit=None,
+        ).items
+        per_dag = Counter(ti.dag_id for ti in active)
+        per_task = Counter((ti.dag_id, ti.task_id) for ti in active)
+        chosen: list[tuple[TaskInstance, Workload]] = []
+        for ti in candidates:
+            if len(chosen) >= slots:
+                break
+            sdag = self.dag_for_version(ti.dag_version_id, ti.dag_id)
+            task = sdag.tasks.get(ti.task_id)
+            if task is None:
+                continue
+            if pools.get(ti.pool) is None:
+                log.warning(
+                    "task %s.%s waits: pool %r does not exist", ti.dag_id, ti.task_id, ti.pool
+                )
+                continue
+            if pools[ti.pool] < ti.pool_slots:
+                continue
+            if per_dag[ti.dag_id] >= sdag.max_active_tasks:
+                continue
+            limit = task.max_active_tis_per_dag
+            if limit is not None and per_task[(ti.dag_id, ti.task_id)] >= limit:
+                continue
+            try_number = ti.try_number if ti.reschedule_at is not None else ti.try_number + 1
+            timeout = task.execution_timeout
+            workload = Workload(
+                key=TaskInstanceKey(
+                    dag_id=ti.dag_id,
+                    run_id=ti.run_id,
+                    task_id=ti.task_id,
+                    map_index=ti.map_index,
+                    try_number=try_number,
+                ),
+                dag_file=dag_file_for(sdag.data),
+                dag_version=ti.dag_version_id,
+                queue=ti.queue,
+                priority=ti.priority_weight,
+                timeout_seconds=float(timeout) if timeout is not None else None,
+            )
+            chosen.append((ti, workload))
+            pools[ti.pool] -= ti.pool_slots
+            per_dag[ti.dag_id] += 1
+            per_task[(ti.dag_id, ti.task_id)] += 1
+        if not chosen:
+            return 0
+        won = self.store.update_task_instances(
+            [
+                TaskInstanceUpdate(
+                    ti_id=ti.id,
+                    state=TIS.QUEUED,
+                    expected_state=TIS.SCHEDULED,
+                    fields={
+                        "try_number": workload.key.try_number,
+                        "queued_at": now,
+                        "lease_owner": self.id,
+                        "executor": self.executor_name,
+                    },
+                )
+                for ti, workload in chosen
+            ]
+        )
+        queued = 0
+        for (_, workload), ok in zip(chosen, won, strict=True):
+            if ok:  # a False means another scheduler queued it first
+                self.executor.submit(workload)
+                queued += 1
+        return queued
+
+    # -- executor events --------------------------------------------------------------------
+
+    def process_events(
+        self, events: Iterable[ExecutorEvent], now: datetime
+    ) -> set[tuple[str, str]]:
+        """Record what the executor saw; returns the runs to evaluate right away."""
+        affected: set[tuple[str, str]] = set()
+        for event in events:
+            key = event.key
+            ref = TaskInstanceRef(
+                dag_id=key.dag_id, run_id=key.run_id, task_id=key.task_id, map_index=key.map_index
+            )
+            ti = self.store.get_task_instance(ref)
+            if ti is None or ti.try_number != key.try_number:
+                log.info("ignoring an event for a stale try: %s %s", key, event.state)
+                continue
+            if event.state == TIS.RUNNING:
+                if ti.state == TIS.QUEUED:
+                    fields: dict[str, Any] = {"last_heartbeat_at": now}
+                    if ti.reschedule_at is None or ti.start_date is None:
+                        fields["start_date"] = now
+                    if self.store.compare_and_set_task_instance_state(
+                        ti.id, TIS.QUEUED, TIS.RUNNING, **fields
+                    ):
+                        self._notify_ti("on_task_instance_running", TIS.QUEUED, ref)
+                continue
+            self._record_end(ti, event, now)
+            affected.add((key.dag_id, key.run_id))
+        return affected
+
+    def _record_end(self, ti: TaskInstance, event: ExecutorEvent, now: datetime) -> None:
+        if ti.state not in (TIS.QUEUED, TIS.RUNNING):
+            return  # already decided (cleared, marked by a user, timed out)
+        outcome = TaskOutcome.from_dict(event.outcome) if event.outcome else None
+        if outcome is not None:
+            new = outcome.state
+        elif event.state in (TIS.SUCCESS, TIS.SKIPPED):
+            new = TIS(event.state)
+        else:
+            new = TIS.UP_FOR_RETRY if ti.try_number <= ti.max_tries else TIS.FAILED
+            log.error(
+                "task %s.%s try %s ended: %s", ti.dag_id, ti.task_id, ti.try_number, event.info
+            )
+        started = (outcome.started_at if outcome else None) or ti.start_date or now
+        fields: dict[str, Any] = {
+            "end_date": now,
+            "start_date": ti.start_date or started,
+            "duration": (now - (ti.start_date or started)).total_seconds(),
+        }
+        if new == TIS.UP_FOR_RESCHEDULE and outcome is not None:
+            fields["reschedule_at"] = outcome.reschedule_at
+        else:
+            fields["reschedule_at"] = None
+        if new == TIS.UP_FOR_RETRY:
+            task = self.dag_for_version(ti.dag_version_id, ti.dag_id).tasks.get(ti.task_id)
+            if task is not None:
+                fields["next_retry_at"] = now + retry_delay(
+                    base=task.retry_delay_td,
+                    try_number=ti.try_number,
+                    exponential_backoff=bool(task.retry_exponential_backoff),
+                    max_delay=task.max_retry_delay_td,
+                    jitter_key=f"{ti.dag_id}.{ti.task_id}.{ti.run_id}",
+                )
+        if outcome is not None and outcome.rendered_fields:
+            fields["rendered_fields"] = dict(outcome.rendered_fields)
+        previous = ti.state
+        if not self.store.compare_and_set_task_instance_state(ti.id, previous, new, **fields):
+            return
+        if outcome is not None and outcome.skip_downstream:
+            self._skip(ti, outcome.skip_downstream, recursive=outcome.skip_recursive, now=now)
+        event_name = {
+            TIS.SUCCESS: "on_task_instance_success",
+            TIS.FAILED: "on_task_instance_failed",
+            TIS.UP_FOR_RETRY: "on_task_instance_failed",
+            TIS.SKIPPED: "on_task_instance_skipped",
+        }.get(new)
+        if event_name == "on_task_instance_failed":
+            self._notify_ti(
+                event_name, previous, ti.ref, error=outcome.error if outcome else event.info
+            )
+        elif event_name:
+            self._notify_ti(event_name, previous, ti.ref)
+
+    def _skip(
+        self, ti: TaskInstance, task_ids: Iterable[str], *, recursive: bool, now: datetime
+    ) -> None:
+        """Skip downstream task instances a branch or short-circuit did not follow."""
+        sdag = self.dag_for_version(ti.dag_version_id, ti.dag_id)
+        targets = set(task_ids)
+        if recursive:
+            frontier = list(targets)
+            while frontier:
+                task = sdag.tasks.get(frontier.pop())
+                for down in task.downstream if task else []:
+                    if down not in targets:
+                        targets.add(down)
+                        frontier.append(down)
+        tis = self.store.list_task_instances(
+            dag_ids=[ti.dag_id], run_ids=[ti.run_id], task_ids=sorted(targets), limit=None
+        ).items
+        self.store.update_task_instances(
+            [
+                TaskInstanceUpdate(
+                    ti_id=other.id,
+                    state=TIS.SKIPPED,
+                    expected_state=other.state,
+                    fields={"end_date": now},
+                )
+                for other in tis
+                if other.state in (TIS.NONE, TIS.SCHEDULED)
+            ]
+        )
+
+    # -- crash recovery ------------------------------------------------------------------
+
+    def adopt_orphans(self) -> None:
+        """Tries queued or running under a scheduler that is gone: adopt or reset them."""
+        orphans = [
+            ti
+            for ti in self.store.list_task_instances(
+                states=[TIS.QUEUED, TIS.RUNNING], limit=None
+            ).items
+            if ti.lease_owner != self.id and not self._lease_alive(ti.lease_owner)
+        ]
+        if not orphans:
+            return
+        workloads = {self._key(ti): ti for ti in orphans}
+        not_adopted = self.executor.adopt(
+            Workload(key=key, dag_file="", dag_version=ti.dag_version_id)
+            for key, ti in workloads.items()
+        )
+        now = self.clock()
+        updates = []
+        for workload in not_adopted:
+            ti = workloads[workload.key]
+            if ti.state == TIS.QUEUED:
+                updates.append(
+                    TaskInstanceUpdate(
+                        ti_id=ti.id,
+                        state=TIS.SCHEDULED,
+                        expected_state=TIS.QUEUED,
+                        fields={"try_number": ti.try_number - 1, "lease_owner": None},
+                    )
+                )
+            else:
+                new = TIS.UP_FOR_RETRY if ti.try_number <= ti.max_tries else TIS.FAILED
+                updates.append(
+                    TaskInstanceUpdate(
+                        ti_id=ti.id,
+                        state=new,
+                        expected_state=TIS.RUNNING,
+                        fields={"end_date": now, "next_retry_at": now, "lease_owner": None},
+                    )
+                )
+                log.warning("try %s was running under a scheduler that died: %s", ti.ref, new)
+        if updates:
+            self.store.update_task_instances(updates)
+
+    def _lease_alive(self, owner: str | None) -> bool:
+        """Whether the scheduler named in a lease still heartbeats (same host and pid)."""
+        if owner is None:
+            return False
+        host, _, rest = owner.partition(":")
+        pid = rest.partition(":")[0]
+        for job in self.store.list_jobs(
+            kind="scheduler", alive_within=timedelta(seconds=max(30.0, self.poll_interval * 10))
+        ):
+            if job.hostname == host and str(job.pid) == pid and job.id != self._job_id:
+                return True
+        return False
+
+    # -- helpers -------------------------------------------------------------------------
+
+    @staticmethod
+    def _key(ti: TaskInstance) -> TaskInstanceKey:
+        return TaskInstanceKey(
+            dag_id=ti.dag_id,
+            run_id=ti.run_id,
+            task_id=ti.task_id,
+            map_index=ti.map_index,
+            try_number=ti.try_number,
+        )
+
+    def _notify(self, event: str, **kwargs: Any) -> None:
+        if self.plugins is not None:
+            self.plugins.notify(event, **kwargs)
+
+    def _notify_ti(self, event: str, previous: TIS, ref: TaskInstanceRef, **extra: Any) -> None:
+        if self.plugins is None:
+            return
+        ti = self.store.get_task_instance(ref)
+        self.plugins.notify(event, previous_state=previous, task_instance=ti, **extra)
