@@ -113,7 +113,7 @@ def test_unknown_key_in_file_names_it_the_file_and_the_known_keys(home: Path) ->
     message = str(err.value)
     assert f"unknown key 'executer' in [core] of {toml.resolve()}" in message
     assert "Did you mean 'executor'?" in message
-    assert "Known keys in [core]: dagbag_import_timeout, dags_folder, default_timezone" in message
+    assert "Known keys in [core]: dagbag_import_timeout, dags_are_paused_at_creation," in message
 
 
 def test_unknown_section_is_an_error(home: Path) -> None:
