@@ -14,6 +14,7 @@ dags test`` and the test suite.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -33,6 +34,29 @@ from slipstream.plugins.manager import PluginManager
 from slipstream.scheduler.core import Scheduler
 from slipstream.scheduler.triggering import trigger_dag_run
 from slipstream.state import DagRunState
+
+
+class _ForkedWorker:
+    """What the local executor's processes run: the runtime's DAG loader and store settings."""
+
+    def __init__(self, app: Slipstream) -> None:
+        self._app = app
+
+    def warm(self, workload: Workload) -> None:
+        key = workload.key
+        with contextlib.suppress(Exception):  # the try itself will report any problem
+            self._app.loader.load(key.dag_id, workload.dag_file)
+
+    def run(self, workload: Workload) -> Mapping[str, Any]:
+        app = self._app
+        store = open_store(app.config, app.plugins)
+        try:
+            outcome = run_workload(
+                store, app.loader, workload, log_folder=app.config["logging.base_log_folder"]
+            )
+            return outcome.to_dict()
+        finally:
+            store.close()
 
 
 class Slipstream:
@@ -97,6 +121,7 @@ class Slipstream:
                 config=self.config,
                 parallelism=self.config["core.parallelism"],
                 run_in_process=self._run_in_process,
+                worker=_ForkedWorker(self),
             )
         )
 

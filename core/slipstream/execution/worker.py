@@ -41,7 +41,7 @@ class DagLoader:
     def __init__(self, dags_folder: Path, in_memory: Mapping[str, DAG] | None = None) -> None:
         self.dags_folder = dags_folder
         self.in_memory = dict(in_memory or {})
-        self._files: dict[Path, dict[str, DAG]] = {}
+        self._files: dict[Path, tuple[float, dict[str, DAG]]] = {}
         self._lock = threading.Lock()
 
     def path_of(self, dag_file: str) -> Path:
@@ -60,15 +60,19 @@ class DagLoader:
                 raise NotFoundError(f"DAG {dag_id!r} is not registered in this process") from None
         path = self.path_of(dag_file)
         with self._lock:
-            if refresh or path not in self._files:
-                if not path.is_file():
-                    raise NotFoundError(f"DAG file {path} of DAG {dag_id!r} does not exist")
+            try:
+                mtime = path.stat().st_mtime
+            except OSError:
+                raise NotFoundError(f"DAG file {path} of DAG {dag_id!r} does not exist") from None
+            cached = self._files.get(path)
+            if refresh or cached is None or cached[0] != mtime:
                 result = import_dag_file(path)
                 if dag_id not in result.dags:
                     errors = "\n".join(result.errors.values()) or "it defines no such DAG"
                     raise NotFoundError(f"DAG {dag_id!r} not loadable from {path}: {errors}")
-                self._files[path] = result.dags
-            dags = self._files[path]
+                cached = (mtime, result.dags)
+                self._files[path] = cached
+            dags = cached[1]
         if dag_id not in dags:
             raise NotFoundError(f"DAG {dag_id!r} is not defined in {path}")
         return dags[dag_id]

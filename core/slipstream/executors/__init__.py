@@ -4,8 +4,16 @@ from slipstream.executors.base import (
     Executor,
     ExecutorContext,
     ExecutorEvent,
+    LocalWorker,
     TaskInstanceKey,
     Workload,
 )
 
-__all__ = ["Executor", "ExecutorContext", "ExecutorEvent", "TaskInstanceKey", "Workload"]
+__all__ = [
+    "Executor",
+    "ExecutorContext",
+    "ExecutorEvent",
+    "LocalWorker",
+    "TaskInstanceKey",
+    "Workload",
+]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import attrs
 
@@ -77,18 +77,32 @@ class ExecutorEvent:
     outcome: Mapping[str, Any] | None = None
 
 
+class LocalWorker(Protocol):
+    """Runs workloads in worker processes on this machine (local executors)."""
+
+    def warm(self, workload: Workload) -> None:
+        """Import what ``workload`` needs (its DAG file) in this process, so that
+        processes forked from it later start warm. Must never raise."""
+
+    def run(self, workload: Workload) -> Mapping[str, Any]:
+        """Run ``workload`` in this (freshly forked) process with its own store
+        connection; returns ``TaskOutcome.to_dict()``."""
+
+
 @attrs.frozen(kw_only=True)
 class ExecutorContext:
     """What a factory receives to build an executor.
 
     ``run_in_process`` runs one workload in the calling process and returns its
     outcome (``TaskOutcome.to_dict()``); in-process executors use it, remote ones
-    ignore it.
+    ignore it. ``worker`` is for executors that fork worker processes on this
+    machine.
     """
 
     config: Config
     parallelism: int
     run_in_process: Callable[[Workload], Mapping[str, Any]] | None = None
+    worker: LocalWorker | None = None
     extra: Mapping[str, Any] = attrs.field(factory=dict)
 
 

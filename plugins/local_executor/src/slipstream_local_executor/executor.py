@@ -1,0 +1,155 @@
+"""The local executor: ``core.parallelism`` tries at once, each in its own process.
+
+A warm "zygote" process is forked from the scheduler when the executor starts
+(it has slipstream imported, and imports each DAG file once it has run a task of
+it). Every try is a fork of the zygote: it starts in milliseconds, yet a try that
+segfaults, calls ``os._exit``, leaks memory or overruns its timeout takes down
+only itself.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+from collections import deque
+from collections.abc import Iterable
+from multiprocessing.connection import Connection
+from typing import Any
+
+from slipstream.executors import (
+    Executor,
+    ExecutorContext,
+    ExecutorEvent,
+    LocalWorker,
+    TaskInstanceKey,
+    Workload,
+)
+from slipstream_local_executor.zygote import serve
+
+log = logging.getLogger(__name__)
+
+
+def _key_to_json(key: TaskInstanceKey) -> str:
+    return json.dumps(
+        [key.dag_id, key.run_id, key.task_id, key.map_index, key.try_number],
+        separators=(",", ":"),
+    )
+
+
+def _key_from_json(text: str) -> TaskInstanceKey:
+    dag_id, run_id, task_id, map_index, try_number = json.loads(text)
+    return TaskInstanceKey(
+        dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index, try_number=try_number
+    )
+
+
+class LocalExecutor(Executor):
+    is_local = True
+
+    def __init__(self, worker: LocalWorker, parallelism: int, kill_grace: float = 5.0) -> None:
+        self._worker = worker
+        self._parallelism = parallelism
+        self._kill_grace = kill_grace
+        self._conn: Connection | None = None
+        self._process: Any = None
+        self._running: set[TaskInstanceKey] = set()
+        self._events: deque[ExecutorEvent] = deque()
+
+    @classmethod
+    def from_context(cls, context: ExecutorContext) -> LocalExecutor:
+        if context.worker is None:
+            raise ValueError("the local executor needs ExecutorContext.worker")
+        return cls(context.worker, context.parallelism)
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._process is not None:
+            return
+        ctx = multiprocessing.get_context("fork")
+        parent, child = ctx.Pipe(duplex=True)
+        self._process = ctx.Process(
+            target=serve,
+            args=(child, self._worker, self._kill_grace),
+            name="slipstream-local-zygote",
+            daemon=True,
+        )
+        self._process.start()
+        child.close()
+        self._conn = parent
+
+    def shutdown(self, *, wait: bool = True) -> None:
+        if self._conn is None:
+            return
+        try:
+            self._conn.send(("stop", wait))
+            if wait:
+                while self._running and self._process.is_alive():
+                    self._drain(timeout=0.5)
+        except (BrokenPipeError, EOFError, OSError):
+            pass
+        self._process.join(timeout=10 if wait else 2)
+        if self._process.is_alive():
+            self._process.kill()
+        self._conn.close()
+        self._conn = None
+        self._process = None
+
+    # -- work -----------------------------------------------------------------------
+
+    def submit(self, workload: Workload) -> None:
+        if self._conn is None:
+            self.start()
+        assert self._conn is not None
+        self._running.add(workload.key)
+        self._conn.send(("run", workload.to_json()))
+
+    def open_slots(self) -> int:
+        return self._parallelism - len(self._running)
+
+    def cancel(self, key: TaskInstanceKey) -> None:
+        if self._conn is not None and key in self._running:
+            self._conn.send(("cancel", _key_to_json(key)))
+
+    def wait_for_events(self, timeout: float) -> None:
+        if self._events or self._conn is None:
+            return
+        self._conn.poll(timeout)
+
+    def sync(self) -> list[ExecutorEvent]:
+        self._drain(timeout=0)
+        events = list(self._events)
+        self._events.clear()
+        return events
+
+    def adopt(self, workloads: Iterable[Workload]) -> list[Workload]:
+        return list(workloads)  # tries of another scheduler's zygote cannot be watched from here
+
+    def _drain(self, timeout: float) -> None:
+        conn = self._conn
+        if conn is None:
+            return
+        try:
+            while conn.poll(timeout):
+                timeout = 0
+                kind, key_json, payload, info = conn.recv()
+                key = _key_from_json(key_json)
+                if kind == "running":
+                    self._events.append(ExecutorEvent(key=key, state="running", info=info))
+                    continue
+                self._running.discard(key)
+                outcome = json.loads(payload) if payload else None
+                state = outcome["state"] if outcome else "failed"
+                self._events.append(ExecutorEvent(key=key, state=state, info=info, outcome=outcome))
+        except (EOFError, OSError):
+            log.error(
+                "the local executor's worker process died; failing its %d tries", len(self._running)
+            )
+            for key in self._running:
+                self._events.append(
+                    ExecutorEvent(key=key, state="failed", info="the worker process died")
+                )
+            self._running.clear()
+            self._conn = None
+            self._process = None
