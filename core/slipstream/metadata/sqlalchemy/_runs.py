@@ -434,10 +434,8 @@ class RunsMixin(StoreBase):
         if not rows:
             return
         h = s.task_instance_history
-        for row in rows:
-            conn.execute(
-                h.delete().where(h.c.ti_id == row["id"], h.c.try_number == row["try_number"])
-            )
+        for chunk in chunks([(row["id"], row["try_number"]) for row in rows]):
+            conn.execute(h.delete().where(sa.tuple_(h.c.ti_id, h.c.try_number).in_(chunk)))
         conn.execute(
             h.insert(), [{"ti_id": row["id"], **{c: row[c] for c in _TI_COLUMNS}} for row in rows]
         )

@@ -44,7 +44,7 @@ class SqlAlchemyStore(DagsMixin, RunsMixin, XComMixin, AdminMixin):
 
     def check(self) -> SchemaStatus:
         head = migrate.head_revision()
-        with self._read() as conn:
+        with self._connect() as conn:  # not _read(): that asks check() about its errors
             current = migrate.current_revision(conn)
         if current == head:
             return SchemaStatus(
