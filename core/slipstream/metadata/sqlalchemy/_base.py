@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.pool import StaticPool
 
 from slipstream.errors import SchemaError, StoreError
 from slipstream.metadata.base import MetadataStore
@@ -55,6 +57,9 @@ class StoreBase(MetadataStore):
     def __init__(self, engine: sa.Engine, secrets: SecretBox) -> None:
         self._engine = engine
         self._secrets = secrets
+        # An in-memory SQLite database is one shared connection: take turns on it.
+        shared = isinstance(engine.pool, StaticPool)
+        self._turns: AbstractContextManager[Any] = threading.RLock() if shared else nullcontext()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._where!r})"
@@ -79,19 +84,20 @@ class StoreBase(MetadataStore):
     @contextmanager
     def _transaction(self, *, write: bool) -> Iterator[sa.Connection]:
         """One short transaction, with database errors a person can act on."""
-        conn = self._connect()
-        try:
-            with conn:
-                if write:
-                    conn.execution_options(**{WRITE_OPTION: True})
-                with conn.begin():
-                    yield conn
-        except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
-            # "no such table" and friends: say that the schema is missing or old.
-            status = self._schema_problem()
-            if status is not None:
-                raise SchemaError(f"{self._where}: {status}") from exc
-            raise
+        with self._turns:
+            conn = self._connect()
+            try:
+                with conn:
+                    if write:
+                        conn.execution_options(**{WRITE_OPTION: True})
+                    with conn.begin():
+                        yield conn
+            except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
+                # "no such table" and friends: say that the schema is missing or old.
+                status = self._schema_problem()
+                if status is not None:
+                    raise SchemaError(f"{self._where}: {status}") from exc
+                raise
 
     def _connect(self) -> sa.Connection:
         try:

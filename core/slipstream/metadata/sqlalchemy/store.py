@@ -45,7 +45,7 @@ class SqlAlchemyStore(DagsMixin, RunsMixin, ClaimsMixin, XComMixin, AdminMixin):
 
     def check(self) -> SchemaStatus:
         head = migrate.head_revision()
-        with self._connect() as conn:  # not _read(): that asks check() about its errors
+        with self._turns, self._connect() as conn:  # not _read(): it asks check() on errors
             current = migrate.current_revision(conn)
         if current == head:
             return SchemaStatus(
