@@ -11,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from slipstream.errors import SchemaError, StoreError
 from slipstream.metadata.sqlalchemy import SqlAlchemyStore, migrate, schema
 
-from .conftest import make_store
+from .helpers import make_store
 
 
 def test_migrated_schema_matches_the_models(store: SqlAlchemyStore) -> None:
