@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from slipstream.config import load
-from slipstream.metadata import open_store
 from slipstream.metadata.sqlalchemy import SqlAlchemyStore
+
+from .helpers import make_store
 
 BACKENDS = ("sqlite", "postgresql", "mysql")
 
@@ -37,19 +37,6 @@ def home(tmp_path: Path) -> Path:
     path = tmp_path / "home"
     path.mkdir()
     return path
-
-
-def make_store(url: str, home: Path, **overrides: object) -> SqlAlchemyStore:
-    """A store built the way slipstream builds it: config -> plugin -> factory."""
-    config, manager = load(
-        cwd=home,
-        environ={"SLIPSTREAM_HOME": str(home)},
-        overrides={"core.metadata": url, "core.executor": "sequential", **overrides},
-        load_entrypoints=False,
-    )
-    store = open_store(config, manager)
-    assert isinstance(store, SqlAlchemyStore)
-    return store
 
 
 @pytest.fixture

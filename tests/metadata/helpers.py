@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+from slipstream.config import load
+from slipstream.metadata import open_store
 from slipstream.metadata.base import MetadataStore
 from slipstream.metadata.records import DagMetadata, DagRun, NewDagRun, NewTaskInstance
+from slipstream.metadata.sqlalchemy import SqlAlchemyStore
 from slipstream.state import DagRunState, DagRunType
 
 T0 = datetime(2025, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
@@ -54,3 +58,16 @@ def new_run(
     if tasks:
         store.create_task_instances(dag_id, run_id, [NewTaskInstance(task_id=t) for t in tasks])
     return run
+
+
+def make_store(url: str, home: Path, **overrides: object) -> SqlAlchemyStore:
+    """A store built the way slipstream builds it: config -> plugin -> factory."""
+    config, manager = load(
+        cwd=home,
+        environ={"SLIPSTREAM_HOME": str(home)},
+        overrides={"core.metadata": url, "core.executor": "sequential", **overrides},
+        load_entrypoints=False,
+    )
+    store = open_store(config, manager)
+    assert isinstance(store, SqlAlchemyStore)
+    return store

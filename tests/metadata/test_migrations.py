@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from slipstream.errors import SchemaError, StoreError
 from slipstream.metadata.sqlalchemy import SqlAlchemyStore, migrate, schema
 
-from .conftest import make_store
+from .helpers import make_store
 
 
 def test_migrated_schema_matches_the_models(store: SqlAlchemyStore) -> None:
@@ -36,3 +38,17 @@ def test_check_migrate_reset(store_url: str, home: Path) -> None:
     assert [p.name for p in store.list_pools()] == ["default_pool"]
     assert store.get_variable("v") is None
     store.close()
+
+
+def test_unmigrated_database_says_to_migrate(store_url: str, home: Path) -> None:
+    store = make_store(store_url, home)
+    with pytest.raises(SchemaError, match="run `slipstream db migrate`"):
+        store.list_dags()
+    store.close()
+
+
+def test_unreachable_server_is_a_clear_error(home: Path) -> None:
+    store = make_store("postgresql+psycopg://u:secret@127.0.0.1:1/db", home)
+    with pytest.raises(StoreError, match="cannot connect") as info:
+        store.check()
+    assert "secret" not in str(info.value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -54,10 +55,21 @@ def test_missing_driver_names_the_extra(
 
 
 def test_in_memory_sqlite_for_embedding(tmp_path: Path) -> None:
+    """One shared in-memory database, used from several threads at once."""
     store = SqlAlchemyStore.from_url("sqlite://", home=tmp_path)
     store.migrate()
-    store.set_pool("p", 2)
-    assert store.get_pool("p") is not None
+
+    def work(n: int) -> None:
+        for i in range(20):
+            store.set_pool(f"p{n}-{i}", i)
+            assert store.get_pool(f"p{n}-{i}") is not None
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(store.list_pools()) == 81
     store.close()
 
 

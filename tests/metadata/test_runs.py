@@ -360,3 +360,51 @@ def test_concurrent_claims_never_overlap(store: SqlAlchemyStore) -> None:
         assert all(leases[ti_id] == owner for ti_id in ids)
     if store.dialect != "sqlite":  # SQLite has one writer at a time: no parallel claims
         assert sum(1 for ids in claimed.values() if ids) >= 2
+
+
+def test_dag_run_leases(store: SqlAlchemyStore) -> None:
+    for day in range(4):
+        new_run(store, run_id=f"r{day}", day=day, state=DagRunState.RUNNING)
+    new_run(store, run_id="done", day=9, state=DagRunState.SUCCESS)
+    running = [DagRunState.RUNNING]
+    a = store.claim_dag_runs(states=running, limit=2, owner="a", lease=timedelta(minutes=1))
+    assert [r.run_id for r in a] == ["r0", "r1"] and all(r.lease_owner == "a" for r in a)
+    b = store.claim_dag_runs(states=running, limit=10, owner="b", lease=timedelta(minutes=1))
+    assert [r.run_id for r in b] == ["r2", "r3"]
+    # Renewing one's own leases works; nothing is left for a third scheduler.
+    assert len(store.claim_dag_runs(states=running, limit=10, owner="a", lease=timedelta(1))) == 2
+    assert store.claim_dag_runs(states=running, limit=10, owner="c", lease=timedelta(1)) == []
+    store.release_dag_runs("a", [a[0].id])
+    c = store.claim_dag_runs(states=running, limit=10, owner="c", lease=timedelta(seconds=-1))
+    assert [r.run_id for r in c] == ["r0"]
+    # An expired lease is fair game.
+    d = store.claim_dag_runs(states=running, limit=10, owner="d", lease=timedelta(minutes=1))
+    assert [r.run_id for r in d] == ["r0"]
+    store.release_dag_runs("b")
+    assert store.get_dag_run("etl", "r2").lease_owner is None  # type: ignore[union-attr]
+
+
+def test_concurrent_dag_run_claims_never_overlap(store: SqlAlchemyStore) -> None:
+    for i in range(40):
+        new_run(store, run_id=f"r{i:02d}", day=i, state=DagRunState.RUNNING)
+    got: list[list[int]] = [[] for _ in range(4)]
+    barrier = threading.Barrier(4)
+
+    def claim(slot: int) -> None:
+        barrier.wait()
+        runs = store.claim_dag_runs(
+            states=[DagRunState.RUNNING], limit=10, owner=f"s{slot}", lease=timedelta(hours=1)
+        )
+        got[slot].extend(r.id for r in runs)
+
+    threads = [threading.Thread(target=claim, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    every = [run_id for ids in got for run_id in ids]
+    assert every and len(every) == len(set(every))
+    owners = {r.id: r.lease_owner for r in store.list_dag_runs(limit=None).items}
+    for slot, ids in enumerate(got):
+        assert all(owners[run_id] == f"s{slot}" for run_id in ids)
+    assert sum(1 for owner in owners.values() if owner) == len(every)

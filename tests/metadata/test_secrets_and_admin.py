@@ -15,8 +15,7 @@ from slipstream.metadata.records import Connection, NewTaskInstance, TaskInstanc
 from slipstream.metadata.sqlalchemy import SqlAlchemyStore, schema
 from slipstream.state import TaskInstanceState as S
 
-from .conftest import make_store
-from .helpers import T0, new_run
+from .helpers import T0, make_store, new_run
 
 
 def raw(store: SqlAlchemyStore, column: sa.Column[str]) -> list[str]:

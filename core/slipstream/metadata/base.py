@@ -299,6 +299,27 @@ class MetadataStore:
         """
         raise NotImplementedError
 
+    def claim_dag_runs(
+        self,
+        *,
+        states: Collection[DagRunState],
+        limit: int,
+        owner: str,
+        lease: timedelta,
+        dag_ids: Collection[str] = (),
+    ) -> list[DagRun]:
+        """Lease up to ``limit`` runs in ``states`` (oldest ``run_after`` first) for
+        ``lease``, so that one scheduler at a time examines a run.
+
+        Runs leased by another owner are skipped until their lease expires; claiming
+        again renews one's own leases. Concurrent callers never get the same run.
+        """
+        raise NotImplementedError
+
+    def release_dag_runs(self, owner: str, run_ids: Collection[int] | None = None) -> None:
+        """Give up ``owner``'s leases (all of them when ``run_ids`` is None)."""
+        raise NotImplementedError
+
     def list_task_instance_tries(self, ref: TaskInstanceRef) -> list[TaskInstance]:
         """Every finished try from the history, oldest first, then the current try
         if it is not finished yet."""

@@ -170,6 +170,8 @@ class DagRun:
     start_date: datetime | None
     end_date: datetime | None
     created_at: datetime
+    lease_owner: str | None = None  # the scheduler that holds the run (claim_dag_runs)
+    lease_expires_at: datetime | None = None
 
 
 @attrs.frozen(kw_only=True, order=True)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.pool import StaticPool
 
+from slipstream.errors import SchemaError, StoreError
 from slipstream.metadata.base import MetadataStore
 from slipstream.metadata.records import Page
 from slipstream.metadata.secrets import SecretBox
@@ -54,10 +57,12 @@ class StoreBase(MetadataStore):
     def __init__(self, engine: sa.Engine, secrets: SecretBox) -> None:
         self._engine = engine
         self._secrets = secrets
+        # An in-memory SQLite database is one shared connection: take turns on it.
+        shared = isinstance(engine.pool, StaticPool)
+        self._turns: AbstractContextManager[Any] = threading.RLock() if shared else nullcontext()
 
     def __repr__(self) -> str:
-        url = self._engine.url.render_as_string(hide_password=True)
-        return f"{type(self).__name__}({url!r})"
+        return f"{type(self).__name__}({self._where!r})"
 
     @property
     def dialect(self) -> str:
@@ -67,16 +72,52 @@ class StoreBase(MetadataStore):
 
     @contextmanager
     def _read(self) -> Iterator[sa.Connection]:
-        with self._engine.connect() as conn, conn.begin():
+        with self._transaction(write=False) as conn:
             yield conn
 
     @contextmanager
     def _write(self) -> Iterator[sa.Connection]:
         """A transaction that will write: on SQLite it takes the lock at BEGIN."""
-        with self._engine.connect() as conn:
-            conn.execution_options(**{WRITE_OPTION: True})
-            with conn.begin():
-                yield conn
+        with self._transaction(write=True) as conn:
+            yield conn
+
+    @contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[sa.Connection]:
+        """One short transaction, with database errors a person can act on."""
+        with self._turns:
+            conn = self._connect()
+            try:
+                with conn:
+                    if write:
+                        conn.execution_options(**{WRITE_OPTION: True})
+                    with conn.begin():
+                        yield conn
+            except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
+                # "no such table" and friends: say that the schema is missing or old.
+                status = self._schema_problem()
+                if status is not None:
+                    raise SchemaError(f"{self._where}: {status}") from exc
+                raise
+
+    def _connect(self) -> sa.Connection:
+        try:
+            return self._engine.connect()
+        except sa.exc.OperationalError as exc:
+            raise StoreError(
+                f"cannot connect to the metadata database {self._where}: {exc.orig}"
+            ) from None
+
+    @property
+    def _where(self) -> str:
+        return self._engine.url.render_as_string(hide_password=True)
+
+    def _schema_problem(self) -> str | None:
+        """Why the schema is not usable, or None when it is (or cannot be told)."""
+        try:
+            status = self.check()
+        except Exception:
+            return None
+        return None if status.ok else status.message
 
     def close(self) -> None:
         self._engine.dispose()

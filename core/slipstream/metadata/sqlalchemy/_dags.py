@@ -90,6 +90,12 @@ class DagsMixin(StoreBase):
             return
         for dag in batch.values():
             check_aware(dag.last_parsed_time, "last_parsed_time")
+        try:
+            self._upsert_dags(batch, paused_on_creation)
+        except sa.exc.IntegrityError:  # another process inserted one of them first
+            self._upsert_dags(batch, paused_on_creation)
+
+    def _upsert_dags(self, batch: Mapping[str, DagMetadata], paused_on_creation: bool) -> None:
         with self._write() as conn:
             existing: set[str] = set()
             for ids in chunks(list(batch)):

@@ -27,7 +27,6 @@ from slipstream.metadata.sqlalchemy._base import (
     update_many,
     utcnow,
 )
-from slipstream.metadata.sqlalchemy.engine import supports_skip_locked
 from slipstream.state import (
     FINISHED_TI_STATES,
     DagRunState,
@@ -94,6 +93,8 @@ def _run(row: sa.Row[Any]) -> DagRun:
         start_date=m["start_date"],
         end_date=m["end_date"],
         created_at=m["created_at"],
+        lease_owner=m["lease_owner"],
+        lease_expires_at=m["lease_expires_at"],
     )
 
 
@@ -434,76 +435,11 @@ class RunsMixin(StoreBase):
         if not rows:
             return
         h = s.task_instance_history
-        for row in rows:
-            conn.execute(
-                h.delete().where(h.c.ti_id == row["id"], h.c.try_number == row["try_number"])
-            )
+        for chunk in chunks([(row["id"], row["try_number"]) for row in rows]):
+            conn.execute(h.delete().where(sa.tuple_(h.c.ti_id, h.c.try_number).in_(chunk)))
         conn.execute(
             h.insert(), [{"ti_id": row["id"], **{c: row[c] for c in _TI_COLUMNS}} for row in rows]
         )
-
-    def claim_task_instances(
-        self,
-        *,
-        from_state: TaskInstanceState,
-        to_state: TaskInstanceState,
-        limit: int,
-        owner: str,
-        pools: Collection[str] = (),
-        dag_ids: Collection[str] = (),
-    ) -> list[TaskInstance]:
-        check_transition(from_state, to_state)
-        if limit <= 0:
-            return []
-        t = s.task_instance
-        query = (
-            sa.select(t.c.id)
-            .where(t.c.state == from_state.value)
-            .order_by(t.c.priority_weight.desc(), t.c.id)
-            .limit(limit)
-        )
-        if pools:
-            query = query.where(t.c.pool.in_(list(pools)))
-        if dag_ids:
-            query = query.where(t.c.dag_id.in_(list(dag_ids)))
-        with self._write() as conn:
-            if conn.dialect.name in ("mysql", "mariadb"):
-                if not supports_skip_locked(conn.dialect):
-                    raise StoreError("claiming task instances needs MySQL 8.0.1+ or MariaDB 10.6+")
-                # InnoDB locks every row a sorted scan reads, so "ORDER BY ... LIMIT n FOR
-                # UPDATE" would lock all candidates and starve other schedulers. Pick
-                # candidates without locks, then lock just those by primary key.
-                candidates = list(conn.scalars(query))
-                locked = set(
-                    conn.scalars(
-                        sa.select(t.c.id)
-                        .where(t.c.id.in_(candidates), t.c.state == from_state.value)
-                        .with_for_update(skip_locked=True)
-                    )
-                )
-                query = query.where(t.c.id.in_(locked))  # keeps the priority order
-            elif supports_skip_locked(conn.dialect):
-                query = query.with_for_update(skip_locked=True)
-            # SQLite: BEGIN IMMEDIATE already lets a single writer in at a time.
-            ids = list(conn.scalars(query))
-            if not ids:
-                return []
-            now = utcnow()
-            values: dict[str, Any] = {
-                "state": to_state.value,
-                "lease_owner": owner,
-                "updated_at": now,
-            }
-            if to_state == TaskInstanceState.QUEUED:
-                values["queued_at"] = now
-            elif to_state == TaskInstanceState.SCHEDULED:
-                values["scheduled_at"] = now
-            conn.execute(
-                t.update().where(t.c.id.in_(ids), t.c.state == from_state.value).values(**values)
-            )
-            rows = conn.execute(sa.select(t).where(t.c.id.in_(ids)))
-            claimed = {row.id: _ti(row) for row in rows}
-        return [claimed[ti_id] for ti_id in ids]
 
     def list_task_instance_tries(self, ref: TaskInstanceRef) -> list[TaskInstance]:
         h = s.task_instance_history

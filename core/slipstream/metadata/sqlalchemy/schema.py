@@ -124,6 +124,8 @@ dag_run = _table(
     _when("start_date"),
     _when("end_date"),
     _when("created_at", nullable=False),
+    sa.Column("lease_owner", sa.String(ID_LEN)),  # the scheduler examining the run
+    _when("lease_expires_at"),
     sa.ForeignKeyConstraint(["dag_id"], ["dag.dag_id"], ondelete="CASCADE"),
     sa.ForeignKeyConstraint(["dag_version_id"], ["dag_version.id"], ondelete="SET NULL"),
     # Unique constraints ignore NULLs on all three dialects: runs without a

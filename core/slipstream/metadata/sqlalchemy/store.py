@@ -10,6 +10,7 @@ from slipstream.metadata.base import SchemaStatus, StoreContext
 from slipstream.metadata.secrets import SecretBox
 from slipstream.metadata.sqlalchemy import migrate
 from slipstream.metadata.sqlalchemy._admin import AdminMixin
+from slipstream.metadata.sqlalchemy._claims import ClaimsMixin
 from slipstream.metadata.sqlalchemy._dags import DagsMixin
 from slipstream.metadata.sqlalchemy._runs import RunsMixin
 from slipstream.metadata.sqlalchemy._xcom import XComMixin
@@ -17,7 +18,7 @@ from slipstream.metadata.sqlalchemy.engine import make_engine
 from slipstream.metadata.sqlalchemy.schema import metadata
 
 
-class SqlAlchemyStore(DagsMixin, RunsMixin, XComMixin, AdminMixin):
+class SqlAlchemyStore(DagsMixin, RunsMixin, ClaimsMixin, XComMixin, AdminMixin):
     """The metadata store on SQLAlchemy Core. Each method is one short transaction."""
 
     @classmethod
@@ -44,7 +45,7 @@ class SqlAlchemyStore(DagsMixin, RunsMixin, XComMixin, AdminMixin):
 
     def check(self) -> SchemaStatus:
         head = migrate.head_revision()
-        with self._read() as conn:
+        with self._turns, self._connect() as conn:  # not _read(): it asks check() on errors
             current = migrate.current_revision(conn)
         if current == head:
             return SchemaStatus(

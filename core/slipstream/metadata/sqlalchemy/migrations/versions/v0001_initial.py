@@ -206,6 +206,8 @@ def upgrade() -> None:
         sa.Column("start_date", UtcDateTime(), nullable=True),
         sa.Column("end_date", UtcDateTime(), nullable=True),
         sa.Column("created_at", UtcDateTime(), nullable=False),
+        sa.Column("lease_owner", sa.String(length=250), nullable=True),
+        sa.Column("lease_expires_at", UtcDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
             ["dag_id"], ["dag.dag_id"], name=op.f("fk_dag_run_dag_id_dag"), ondelete="CASCADE"
         ),
