@@ -357,7 +357,8 @@ class Scheduler:
         if updates:
             self.store.update_task_instances(updates)
         if expansions:
-            self.store.create_task_instances(run.dag_id, run.run_id, expansions)
+            with contextlib.suppress(AlreadyExistsError):  # another scheduler expanded it
+                self.store.create_task_instances(run.dag_id, run.run_id, expansions)
         self._finish_run_if_done(run, sdag, tis, state, now)
         return bool(updates or expansions)
 
