@@ -94,6 +94,7 @@ class Slipstream:
             dags_folder=self.config["core.dags_folder"],
             include_examples=self.config["core.load_examples"],
             timeout=self.config["core.dagbag_import_timeout"],
+            refresh_interval=self.config["dag_processor.refresh_interval"],
             paused_on_creation=self.config["core.dags_are_paused_at_creation"],
             plugins=self.plugins,
         )

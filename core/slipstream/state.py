@@ -83,6 +83,7 @@ _TI_TRANSITIONS: dict[TaskInstanceState, frozenset[TaskInstanceState]] = {
             _TI.SKIPPED,
             _TI.UP_FOR_RESCHEDULE,
             _TI.REMOVED,
+            _TI.RESTARTING,
         }
     ),
     _TI.RUNNING: frozenset(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -67,3 +67,24 @@ def parse_date(value: str | None, option: str) -> datetime | None:
             param_hint=option,
         ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def render_states(app: Any, run: Any) -> str:
+    """A run's task instances as a table: task, map index, state, try, duration."""
+    from slipstream.cli.output import render_table
+
+    tis = app.store.list_task_instances(
+        dag_ids=[run.dag_id], run_ids=[run.run_id], limit=None
+    ).items
+    rows = [
+        {
+            "task_id": ti.task_id,
+            "map_index": ti.map_index,
+            "state": ti.state.value,
+            "try_number": ti.try_number,
+            "duration": f"{ti.duration:.3f}s" if ti.duration is not None else "",
+        }
+        for ti in tis
+        if not (ti.state == "removed" and ti.map_index < 0)
+    ]
+    return render_table(rows, ["task_id", "map_index", "state", "try_number", "duration"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import time
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -108,3 +110,158 @@ def render_dot(dag: SerializedDag) -> str:
             lines.append(f"  {quote(task.task_id)} -> {quote(downstream)};")
     lines.append("}")
     return "\n".join(lines)
+
+
+def _conf_option(value: str | None) -> dict[str, Any]:
+    import json
+
+    if not value:
+        return {}
+    try:
+        conf = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--conf") from None
+    if not isinstance(conf, dict):
+        raise click.BadParameter("must be a JSON object", param_hint="--conf")
+    return conf
+
+
+def _ensure_parsed(app: Any, dag_id: str) -> None:
+    """Parse the DAGs folder if the store does not know ``dag_id`` yet."""
+    if app.store.get_dag(dag_id) is None:
+        app.parse()
+    if app.store.get_dag(dag_id) is None:
+        from slipstream.cli.dag_lookup import serialized_dag
+
+        serialized_dag(dag_id)  # raises the "not found, known DAGs: ..." error
+
+
+@dags.command("trigger")
+@click.argument("dag_id")
+@click.option("--conf", "-c", help="Run conf, a JSON object (checked against the DAG's params).")
+@click.option("--run-id", "-r", help="Run id (default: manual__<logical date>).")
+@click.option("--logical-date", "-l", help="ISO date-time of the run (default: now).")
+@click.option("--wait", is_flag=True, help="Wait until the run ends; exit 1 unless it succeeded.")
+@click.option("--timeout", type=float, default=3600, show_default=True, help="With --wait.")
+@output_option
+def trigger(
+    dag_id: str,
+    conf: str | None,
+    run_id: str | None,
+    logical_date: str | None,
+    wait: bool,
+    timeout: float,
+    output: str,
+) -> None:
+    """Create a run of a DAG now; a running scheduler picks it up."""
+    from slipstream.cli.dag_lookup import parse_date
+    from slipstream.cli.output import emit_one
+    from slipstream.runtime import Slipstream
+
+    conf_value = _conf_option(conf)
+    when = parse_date(logical_date, "--logical-date")
+    with Slipstream(migrate=False) as app:
+        _ensure_parsed(app, dag_id)
+        run = app.trigger(dag_id, conf=conf_value, logical_date=when, run_id=run_id)
+        dag = app.store.get_dag(dag_id)
+        if dag is not None and dag.is_paused:
+            click.echo(
+                f"DAG {dag_id} is paused: the run waits until `slipstream dags unpause {dag_id}`",
+                err=True,
+            )
+        if not wait:
+            emit_one(_run_row(run), output)
+            return
+        deadline = time.monotonic() + timeout
+        current = run
+        while not current.state.finished:
+            if time.monotonic() > deadline:
+                raise click.ClickException(
+                    f"run {run.run_id} did not finish within {timeout:g}s (state {current.state})"
+                )
+            time.sleep(0.2)
+            current = app.store.get_dag_run(dag_id, run.run_id) or current
+        emit_one(_run_row(current), output)
+        if current.state != "success":
+            sys.exit(1)
+
+
+def _run_row(run: Any) -> dict[str, Any]:
+    return {
+        "dag_id": run.dag_id,
+        "run_id": run.run_id,
+        "state": run.state.value,
+        "run_type": run.run_type.value,
+        "logical_date": run.logical_date.isoformat() if run.logical_date else None,
+        "conf": dict(run.conf),
+    }
+
+
+@dags.command("test")
+@click.argument("dag_id")
+@click.option("--logical-date", "-l", help="ISO date-time of the run (default: now).")
+@click.option("--conf", "-c", help="Run conf, a JSON object.")
+@click.option("--timeout", type=float, default=3600, show_default=True)
+def test(dag_id: str, logical_date: str | None, conf: str | None, timeout: float) -> None:
+    """Run a whole DAG once in this process (sequential executor), recorded in the store
+    like any run, printing each task's log and state. Exit 0 only if the run succeeded."""
+    from slipstream.cli.dag_lookup import parse_date, render_states
+    from slipstream.runtime import Slipstream
+    from slipstream.state import DagRunType
+
+    conf_value = _conf_option(conf)
+    when = parse_date(logical_date, "--logical-date")
+    with Slipstream({"core.executor": "sequential"}, migrate=True, echo_logs=True) as app:
+        _ensure_parsed(app, dag_id)
+        from slipstream.scheduler.triggering import trigger_dag_run
+
+        run = trigger_dag_run(
+            app.store,
+            dag_id,
+            conf=conf_value,
+            logical_date=when,
+            triggered_by="dags test",
+            run_type=DagRunType.MANUAL,
+        )
+        final = app.wait(run, timeout=timeout)
+        click.echo(render_states(app, final))
+        click.echo(f"Run {final.run_id} of {dag_id}: {final.state.value}")
+        if final.state != "success":
+            sys.exit(1)
+
+
+@dags.command("backfill")
+@click.argument("dag_id")
+@click.option("--start", "-s", "start", required=True, help="First logical date (ISO).")
+@click.option("--end", "-e", "end", required=True, help="Last logical date (ISO), inclusive.")
+@click.option(
+    "--max-active-runs", type=int, default=None, help="Runs at once (default: the DAG's)."
+)
+@click.option("--timeout", type=float, default=24 * 3600, show_default=True)
+def backfill(
+    dag_id: str, start: str, end: str, max_active_runs: int | None, timeout: float
+) -> None:
+    """Run a DAG for every scheduled logical date between --start and --end."""
+    from slipstream.cli.dag_lookup import parse_date
+    from slipstream.runtime import Slipstream
+    from slipstream.scheduler.backfill import Backfill
+
+    first, last = parse_date(start, "--start"), parse_date(end, "--end")
+    assert first is not None and last is not None
+    if last < first:
+        raise click.BadParameter("--end is before --start", param_hint="--end")
+    if max_active_runs is not None and max_active_runs < 1:
+        raise click.BadParameter("must be at least 1", param_hint="--max-active-runs")
+    with Slipstream(migrate=False) as app:
+        _ensure_parsed(app, dag_id)
+        job = Backfill(app, dag_id, first, last, max_active_runs=max_active_runs)
+        if not job.dates:
+            raise click.ClickException(
+                f"DAG {dag_id!r} has no scheduled logical date between {start} and {end}"
+            )
+        with click.progressbar(length=len(job.dates), label=f"Backfilling {dag_id}") as bar:
+            job.run(timeout=timeout, progress=bar.update)
+        counts = job.summary()
+        click.echo(", ".join(f"{n} {state}" for state, n in sorted(counts.items())))
+        if counts.get("failed"):
+            sys.exit(1)

@@ -156,3 +156,62 @@ def test(
         click.echo(f"Error: {outcome.error}", err=True)
     if outcome.state.value not in ("success", "skipped"):
         sys.exit(1)
+
+
+@tasks.command("clear")
+@click.argument("dag_id")
+@click.option("--task-regex", "-t", help="Only tasks whose id matches this regular expression.")
+@click.option("--start-date", "--start", "-s", "start", help="Runs from this logical date (ISO).")
+@click.option("--end-date", "--end", "-e", "end", help="Runs up to this logical date (ISO).")
+@click.option("--run-id", "run_ids", multiple=True, help="Only these runs.")
+@click.option("--only-failed", "-f", is_flag=True, help="Only failed and upstream_failed ones.")
+@click.option("--downstream", "-d", is_flag=True, help="Also their downstream tasks.")
+@click.option("--upstream", "-u", is_flag=True, help="Also their upstream tasks.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+def clear(
+    dag_id: str,
+    task_regex: str | None,
+    start: str | None,
+    end: str | None,
+    run_ids: tuple[str, ...],
+    only_failed: bool,
+    downstream: bool,
+    upstream: bool,
+    yes: bool,
+) -> None:
+    """Reset task instances so the scheduler runs them again."""
+    import re
+
+    from slipstream.cli.dag_lookup import parse_date
+    from slipstream.cli.store_access import cli_store
+    from slipstream.scheduler.clearing import clear_task_instances
+
+    if task_regex:
+        try:
+            re.compile(task_regex)
+        except re.error as exc:
+            raise click.BadParameter(str(exc), param_hint="--task-regex") from None
+    kwargs: dict[str, Any] = {
+        "run_ids": run_ids,
+        "start": parse_date(start, "--start-date"),
+        "end": parse_date(end, "--end-date"),
+        "task_regex": task_regex,
+        "include_downstream": downstream,
+        "include_upstream": upstream,
+        "only_failed": only_failed,
+    }
+    with cli_store() as store:
+        preview = clear_task_instances(store, dag_id, dry_run=True, **kwargs)
+        if not preview.cleared:
+            click.echo("No task instances to clear.")
+            return
+        for ti in preview.cleared:
+            index = f"[{ti.map_index}]" if ti.map_index >= 0 else ""
+            click.echo(f"  {ti.run_id}  {ti.task_id}{index}  {ti.state.value}")
+        if not yes and not click.confirm(
+            f"Clear these {len(preview.cleared)} task instance(s)?", default=False
+        ):
+            click.echo("Nothing cleared.")
+            return
+        result = clear_task_instances(store, dag_id, **kwargs)
+        click.echo(f"Cleared {len(result.cleared)} task instance(s) in {len(result.runs)} run(s).")

@@ -617,8 +617,13 @@ class Scheduler:
         return affected
 
     def _record_end(self, ti: TaskInstance, event: ExecutorEvent, now: datetime) -> None:
+        if ti.state == TIS.RESTARTING:  # cleared while it ran: run it again now it has ended
+            self.store.compare_and_set_task_instance_state(
+                ti.id, TIS.RESTARTING, TIS.NONE, end_date=now
+            )
+            return
         if ti.state not in (TIS.QUEUED, TIS.RUNNING):
-            return  # already decided (cleared, marked by a user, timed out)
+            return  # already decided (marked by a user, timed out)
         outcome = TaskOutcome.from_dict(event.outcome) if event.outcome else None
         if outcome is not None:
             new = outcome.state
@@ -629,11 +634,15 @@ class Scheduler:
             log.error(
                 "task %s.%s try %s ended: %s", ti.dag_id, ti.task_id, ti.try_number, event.info
             )
-        started = (outcome.started_at if outcome else None) or ti.start_date or now
+        # The worker's own clock says when the try really ran; a rescheduled sensor
+        # keeps the start of its first poke.
+        ended = outcome.ended_at if outcome else now
+        started = ti.start_date if ti.reschedule_at is not None and ti.start_date else None
+        started = started or (outcome.started_at if outcome else None) or ti.start_date or now
         fields: dict[str, Any] = {
-            "end_date": now,
-            "start_date": ti.start_date or started,
-            "duration": (now - (ti.start_date or started)).total_seconds(),
+            "end_date": ended,
+            "start_date": started,
+            "duration": max((ended - started).total_seconds(), 0.0),
         }
         if new == TIS.UP_FOR_RESCHEDULE and outcome is not None:
             fields["reschedule_at"] = outcome.reschedule_at

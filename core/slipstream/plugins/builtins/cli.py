@@ -15,6 +15,7 @@ def slipstream_cli_commands() -> Iterator[CliCommandSpec]:
     from slipstream.cli.info_cmd import info
     from slipstream.cli.init_cmd import init
     from slipstream.cli.plugins_cmd import plugins
+    from slipstream.cli.services_cmd import dag_processor, scheduler, standalone
     from slipstream.cli.tasks_cmd import tasks
 
     yield CliCommandSpec(command=plugins)
@@ -24,3 +25,6 @@ def slipstream_cli_commands() -> Iterator[CliCommandSpec]:
     yield CliCommandSpec(command=dags)
     yield CliCommandSpec(command=tasks)
     yield CliCommandSpec(command=db)
+    yield CliCommandSpec(command=scheduler)
+    yield CliCommandSpec(command=dag_processor)
+    yield CliCommandSpec(command=standalone)

@@ -88,6 +88,23 @@ def slipstream_settings() -> Iterator[SettingSpec]:
         "(finished tasks wake it at once).",
     )
     yield SettingSpec(
+        section="dag_processor",
+        key="scan_interval",
+        type="float",
+        default=1.0,
+        minimum=0.05,
+        description="Seconds between looks at the DAGs folder for new, changed or deleted files.",
+    )
+    yield SettingSpec(
+        section="dag_processor",
+        key="refresh_interval",
+        type="float",
+        default=300.0,
+        minimum=1.0,
+        description="Seconds after which an unchanged DAG file is parsed again anyway "
+        "(for DAGs generated from outside data).",
+    )
+    yield SettingSpec(
         section="logging",
         key="level",
         default="INFO",

@@ -1,0 +1,146 @@
+"""``slipstream scheduler``, ``dag-processor`` and ``standalone``: the long-running parts."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+import click
+
+from slipstream.cli.state import get_state
+
+log = logging.getLogger("slipstream.cli")
+
+
+def _configure_logging() -> None:
+    level = get_state().config["logging.level"]
+    logging.basicConfig(
+        level=getattr(logging, str(level).upper(), logging.INFO),
+        format="[%(asctime)s] %(levelname)s %(name)s - %(message)s",
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def _runtime(*, migrate: bool, **overrides: Any) -> Any:
+    from slipstream.runtime import Slipstream
+
+    app = Slipstream(overrides, migrate=migrate)
+    status = app.store.check()
+    if not status.ok:
+        app.store.close()
+        raise click.ClickException(status.message)
+    return app
+
+
+def _stop_on_signals(stop: Any) -> None:
+    def handler(signum: int, frame: Any) -> None:
+        log.info("received %s: stopping", signal.Signals(signum).name)
+        stop()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+@click.command("scheduler")
+@click.option("--num-runs", type=int, default=None, help="Stop after this many loops (tests).")
+def scheduler(num_runs: int | None) -> None:
+    """Run the scheduler until stopped (Ctrl-C or SIGTERM)."""
+    _configure_logging()
+    app = _runtime(migrate=False)
+    _stop_on_signals(app.scheduler.request_stop)
+    app.start()
+    log.info("scheduler %s started (executor %s)", app.scheduler.id, app.config["core.executor"])
+    try:
+        if num_runs is None:
+            app.scheduler.run()
+        else:
+            for _ in range(num_runs):
+                if not app.scheduler.tick():
+                    app.executor.wait_for_events(app.scheduler.poll_interval)
+    finally:
+        app.close()
+    log.info("scheduler stopped")
+
+
+@click.command("dag-processor")
+@click.option("--num-runs", type=int, default=None, help="Stop after this many passes (tests).")
+def dag_processor(num_runs: int | None) -> None:
+    """Keep the store's DAGs in step with the DAG files until stopped."""
+    _configure_logging()
+    app = _runtime(migrate=False)
+    stopping = False
+
+    def stop() -> None:
+        nonlocal stopping
+        stopping = True
+
+    _stop_on_signals(stop)
+    interval = app.config["dag_processor.scan_interval"]
+    log.info("dag processor watching %s", app.config["core.dags_folder"])
+    passes = 0
+    try:
+        while not stopping and (num_runs is None or passes < num_runs):
+            report = app.processor.sync()
+            if report.parsed:
+                log.info(
+                    "parsed %d file(s): %d DAG(s), %d import error(s)",
+                    len(report.parsed),
+                    len(report.dag_ids),
+                    len(report.errors),
+                )
+            passes += 1
+            deadline = time.monotonic() + interval
+            while not stopping and time.monotonic() < deadline:
+                time.sleep(min(0.1, interval))
+    finally:
+        app.close()
+
+
+@click.command("standalone")
+def standalone() -> None:
+    """Everything for a laptop: migrate the store, then run the dag processor and the
+    scheduler together until Ctrl-C, which stops them all."""
+    _configure_logging()
+    app = _runtime(migrate=True)
+    app.close()
+    command = [sys.executable, "-m", "slipstream"]
+    names = ["dag-processor", "scheduler"]
+    children = [subprocess.Popen([*command, name]) for name in names]
+    click.echo(
+        f"slipstream {app.config['core.executor']} executor, "
+        f"DAGs from {app.config['core.dags_folder']}"
+        + (" and the examples" if app.config["core.load_examples"] else "")
+        + ". Ctrl-C stops."
+    )
+    stopping = False
+
+    def stop(signum: int, frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while not stopping and all(child.poll() is None for child in children):
+            time.sleep(0.2)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for child in children:
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+    failed = [
+        name
+        for name, child in zip(names, children, strict=True)
+        if child.returncode not in (0, -signal.SIGTERM)
+    ]
+    if failed and not stopping:
+        raise click.ClickException(f"{', '.join(failed)} stopped unexpectedly")
