@@ -38,14 +38,15 @@ def current_dag() -> DAG | None:
     return _dag_stack[-1] if _dag_stack else None
 
 
-def _caller_file() -> str:
-    """The first file outside slipstream's own package on the stack: where the DAG is defined."""
+def _caller_location() -> tuple[str, int | None]:
+    """The first file outside slipstream's own package on the stack, and the line there:
+    where the DAG is defined."""
     package_dir = str(Path(__file__).resolve().parent.parent)
     for frame_info in inspect.stack(context=0)[2:]:
         filename = frame_info.filename
         if not filename.startswith(package_dir) or "/example_dags/" in filename:
-            return filename
-    return "<unknown>"
+            return filename, frame_info.lineno
+    return "<unknown>", None
 
 
 class DAG:
@@ -142,7 +143,7 @@ class DAG:
         self.dag_display_name = dag_display_name or dag_id
         self.on_success_callback = as_callbacks(on_success_callback, "on_success_callback")
         self.on_failure_callback = as_callbacks(on_failure_callback, "on_failure_callback")
-        self.fileloc = _caller_file()
+        self.fileloc, self.fileloc_line = _caller_location()
         self.task_dict: dict[str, Task] = {}
         self.task_group_dict: dict[str, TaskGroup] = {}
         self._group_stack: list[TaskGroup] = []
