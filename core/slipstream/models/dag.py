@@ -117,10 +117,12 @@ class DAG:
         self.description = description
         self.catchup = catchup
         self.params = ParamsDict(params)
-        self.tags = sorted(set(tags or []))
-        for tag in self.tags:
+        if isinstance(tags, str):
+            raise DagDefinitionError(f"DAG {dag_id!r}: tags must be a list of strings")
+        for tag in tags or []:
             if not isinstance(tag, str) or not tag or len(tag) > 100:
                 raise DagDefinitionError(f"DAG {dag_id!r}: tag {tag!r} must be a short string")
+        self.tags = sorted(set(tags or []))
         for name, value in (
             ("max_active_runs", max_active_runs),
             ("max_active_tasks", max_active_tasks),
