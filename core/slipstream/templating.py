@@ -7,6 +7,7 @@ The context has Airflow's names (``ds``, ``logical_date``, ``data_interval_start
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,9 @@ from slipstream import macros
 if TYPE_CHECKING:
     from slipstream.models.baseoperator import Task
     from slipstream.models.dag import DAG
+
+
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
 class TemplateError(Exception):
@@ -188,4 +192,6 @@ def to_json_safe(value: Any) -> Any:
     except TypeError:
         if isinstance(value, timedelta | datetime):
             return str(value)
-        return repr(value)
+        # Without memory addresses ("<function f at 0x7f...>"), so that the same DAG
+        # serializes to the same document, and content hash, in every parse.
+        return _ADDRESS.sub("", repr(value))

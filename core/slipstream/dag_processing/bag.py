@@ -100,7 +100,7 @@ def list_dag_files(folder: Path, *, safe_mode: bool = True) -> list[Path]:
 
 
 def _parse_in_child(path: str, conn: Connection) -> None:
-    from slipstream.dag_processing.importer import import_dag_file
+    from slipstream.dag_processing.importer import dag_location, import_dag_file
     from slipstream.serialization import serialize_dag
 
     result = import_dag_file(Path(path))
@@ -110,7 +110,7 @@ def _parse_in_child(path: str, conn: Connection) -> None:
         try:
             documents.append(serialize_dag(dag))
         except Exception as exc:
-            errors[path] = f"{path}: {type(exc).__name__}: {exc}"
+            errors[path] = f"{dag_location(dag)}: {type(exc).__name__}: {exc}"
     try:
         conn.send_bytes(json.dumps({"documents": documents, "errors": errors}).encode())
     except (TypeError, ValueError) as exc:

@@ -50,6 +50,12 @@ def describe_exception(exc: BaseException, path: Path) -> str:
     return f"{summary}\n\n{details}"
 
 
+def dag_location(dag: DAG) -> str:
+    """``file:line`` where ``dag`` is created, for errors found after its file ran."""
+    line = getattr(dag, "fileloc_line", None)
+    return f"{dag.fileloc}:{line}" if line else dag.fileloc
+
+
 def import_dag_file(path: Path) -> ImportResult:
     """Import ``path`` and collect every DAG it created; validate each one."""
     from slipstream.models import dag as dag_module
@@ -75,6 +81,8 @@ def import_dag_file(path: Path) -> ImportResult:
         dag_module._collectors.pop()
         dag_module._dag_stack.clear()
     for found in collected:
+        if found.fileloc != str(path):
+            found.fileloc_line = None  # a line of another file would mislead
         found.fileloc = str(path)  # a DAG built by a factory elsewhere belongs to this file
         if found.dag_id in result.dags and result.dags[found.dag_id] is not found:
             result.errors[str(path)] = (
@@ -84,7 +92,7 @@ def import_dag_file(path: Path) -> ImportResult:
         try:
             found.validate()
         except Exception as exc:
-            result.errors[str(path)] = f"{path}: {type(exc).__name__}: {exc}"
+            result.errors[str(path)] = f"{dag_location(found)}: {type(exc).__name__}: {exc}"
             continue
         result.dags[found.dag_id] = found
     return result

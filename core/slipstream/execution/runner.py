@@ -8,6 +8,7 @@ the caller records it (in the store directly, or through the API).
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import signal
@@ -266,8 +267,12 @@ def run_task(
     rendered: dict[str, Any] = {}
     with using_client(client):
         try:
+            # Rendering writes into the operator: work on a copy, so that the DAG's own task
+            # keeps its templates for the next run or try (Airflow's prepare_for_execution).
             concrete = (
-                resolve_mapped(task, ti, map_index) if isinstance(task, MappedOperator) else task
+                resolve_mapped(task, ti, map_index)
+                if isinstance(task, MappedOperator)
+                else copy.copy(task)
             )
             if not isinstance(concrete, BaseOperator):
                 raise TypeError(f"task {task_id!r} is not an operator")

@@ -38,14 +38,15 @@ def current_dag() -> DAG | None:
     return _dag_stack[-1] if _dag_stack else None
 
 
-def _caller_file() -> str:
-    """The first file outside slipstream's own package on the stack: where the DAG is defined."""
+def _caller_location() -> tuple[str, int | None]:
+    """The first file outside slipstream's own package on the stack, and the line there:
+    where the DAG is defined."""
     package_dir = str(Path(__file__).resolve().parent.parent)
     for frame_info in inspect.stack(context=0)[2:]:
         filename = frame_info.filename
         if not filename.startswith(package_dir) or "/example_dags/" in filename:
-            return filename
-    return "<unknown>"
+            return filename, frame_info.lineno
+    return "<unknown>", None
 
 
 class DAG:
@@ -116,10 +117,12 @@ class DAG:
         self.description = description
         self.catchup = catchup
         self.params = ParamsDict(params)
-        self.tags = sorted(set(tags or []))
-        for tag in self.tags:
+        if isinstance(tags, str):
+            raise DagDefinitionError(f"DAG {dag_id!r}: tags must be a list of strings")
+        for tag in tags or []:
             if not isinstance(tag, str) or not tag or len(tag) > 100:
                 raise DagDefinitionError(f"DAG {dag_id!r}: tag {tag!r} must be a short string")
+        self.tags = sorted(set(tags or []))
         for name, value in (
             ("max_active_runs", max_active_runs),
             ("max_active_tasks", max_active_tasks),
@@ -142,7 +145,7 @@ class DAG:
         self.dag_display_name = dag_display_name or dag_id
         self.on_success_callback = as_callbacks(on_success_callback, "on_success_callback")
         self.on_failure_callback = as_callbacks(on_failure_callback, "on_failure_callback")
-        self.fileloc = _caller_file()
+        self.fileloc, self.fileloc_line = _caller_location()
         self.task_dict: dict[str, Task] = {}
         self.task_group_dict: dict[str, TaskGroup] = {}
         self._group_stack: list[TaskGroup] = []
