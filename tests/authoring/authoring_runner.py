@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import attrs
+
 from slipstream.execution.runner import RunInfo, TaskOutcome, run_task
 from slipstream.models.dag import DAG
 from slipstream.models.xcom_arg import XComArg

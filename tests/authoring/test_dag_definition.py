@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from authoring_runner import run_dag
+
 from slipstream import DAG, Param, TaskGroup, TriggerRule, chain, cross_downstream, dag, task
 from slipstream.exceptions import (
     DagCycleError,

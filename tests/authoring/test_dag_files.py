@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from slipstream.dag_processing.bag import EXAMPLES_FOLDER, DagBag
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from authoring_runner import run_dag, run_info
+
 from slipstream import DAG, TaskGroup, task
 from slipstream.exceptions import DagDefinitionError
 from slipstream.execution.runner import run_task

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from authoring_runner import DagRunResult, run_dag
+
 from slipstream.dag_processing.bag import DagBag
 from slipstream.dag_processing.importer import import_dag_file
 from slipstream.models.dag import DAG

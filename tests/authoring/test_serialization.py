@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from slipstream import DAG, Param, TaskGroup, dag, task
 from slipstream.dag_processing.bag import DagBag
 from slipstream.exceptions import DagCycleError

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from authoring_runner import run_dag, run_info
+
 from slipstream import DAG, Connection, TaskGroup, Variable, get_current_context, task
 from slipstream.exceptions import (
     AirflowFailException,

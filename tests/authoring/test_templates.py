@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from authoring_runner import run_info
+
 from slipstream import DAG
 from slipstream.dag_processing.importer import import_dag_file
 from slipstream.execution.runner import TaskOutcome, run_task

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from slipstream import DAG
 from slipstream.serialization import serialize_dag
 from slipstream.serialized_dag import deserialize_dag

@@ -117,9 +117,7 @@ def test_branching_skips_the_other_path_and_the_join_runs(make_app: MakeApp) -> 
     }
 
 
-@pytest.mark.parametrize(
-    ("ignore_rules", "expected_join"), [(True, "skipped"), (False, "success")]
-)
+@pytest.mark.parametrize(("ignore_rules", "expected_join"), [(True, "skipped"), (False, "success")])
 def test_short_circuit(make_app: MakeApp, ignore_rules: bool, expected_join: str) -> None:
     with DAG("short", start_date=START) as dag:
 
@@ -134,7 +132,11 @@ def test_short_circuit(make_app: MakeApp, ignore_rules: bool, expected_join: str
     app = make_app(dag)
     run = app.wait(app.trigger("short"))
 
-    assert app.task_states(run) == {"is_weekday": "success", "next": "skipped", "join": expected_join}
+    assert app.task_states(run) == {
+        "is_weekday": "success",
+        "next": "skipped",
+        "join": expected_join,
+    }
 
 
 def test_mapping_over_a_runtime_list(make_app: MakeApp) -> None:
@@ -548,7 +550,9 @@ def test_clearing_a_failed_task_runs_it_again(make_app: MakeApp, tmp_path: Path)
     assert app.task_states(run) == {"step": "failed", "after": "upstream_failed"}
 
     switch.unlink()
-    result = clear_task_instances(app.store, "clearable", task_regex="^step$", include_downstream=True)
+    result = clear_task_instances(
+        app.store, "clearable", task_regex="^step$", include_downstream=True
+    )
     assert sorted(ti.task_id for ti in result.cleared) == ["after", "step"]
     assert app.store.get_dag_run("clearable", run.run_id).state == "queued"  # type: ignore[union-attr]
 
