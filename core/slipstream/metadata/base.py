@@ -88,6 +88,10 @@ class MetadataStore:
     def close(self) -> None:
         """Release connections."""
 
+    def after_fork(self) -> None:
+        """Called in a process forked from one that used this store: forget inherited
+        connections (never close them: they belong to the parent)."""
+
     # -- DAGs -----------------------------------------------------------------------
 
     def upsert_dags(self, dags: Iterable[DagMetadata], *, paused_on_creation: bool = True) -> None:

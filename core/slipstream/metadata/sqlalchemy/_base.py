@@ -122,6 +122,11 @@ class StoreBase(MetadataStore):
     def close(self) -> None:
         self._engine.dispose()
 
+    def after_fork(self) -> None:
+        # The child must not touch the parent's pooled connections; the engine (and
+        # its cache of compiled statements) is reused, connections are made anew.
+        self._engine.dispose(close=False)
+
     # -- listing helpers -------------------------------------------------------------
 
     @staticmethod

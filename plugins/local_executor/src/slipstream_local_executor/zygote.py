@@ -11,6 +11,7 @@ A "done" without an outcome means the try's process ended without reporting
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import signal
@@ -48,6 +49,7 @@ def _key_json(workload: Workload) -> str:
 def _run_child(worker: LocalWorker, workload: Workload, writer: int) -> None:
     """In the forked child: run the try, write its outcome, exit without cleanup."""
     code = 0
+    gc.disable()  # a short-lived fork: collecting would only copy the parent's pages
     try:
         os.setsid()  # the try and whatever it starts form one group we can kill
         signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -76,6 +78,7 @@ def serve(conn: Connection, worker: LocalWorker, kill_grace: float) -> None:
     """The zygote's loop; runs until told to stop and its children are done."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the scheduler's to handle
     children: dict[int, _Child] = {}
+    finished: dict[int, int] = {}  # reaped already, not yet reported: pid -> wait status
     warmed: set[str] = set()
     stopping = False
     parent_gone = False
@@ -141,12 +144,14 @@ def serve(conn: Connection, worker: LocalWorker, kill_grace: float) -> None:
                     continue
                 handlers[kind](argument)
             else:
-                child = next(c for c in children.values() if c.reader == item)
+                pid, child = next((p, c) for p, c in children.items() if c.reader == item)
                 chunk = os.read(child.reader, 65536)
                 if chunk:
                     child.buffer.extend(chunk)
-                else:
+                else:  # the try closed its pipe: it is exiting now; reap it without a poll delay
                     child.open = False
+                    _, status = os.waitpid(pid, 0)
+                    finished[pid] = status
         now = time.monotonic()
         for pid, child in list(children.items()):
             if child.deadline is not None and now > child.deadline:
@@ -156,9 +161,12 @@ def serve(conn: Connection, worker: LocalWorker, kill_grace: float) -> None:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
+                pid, status = 0, 0
+            if pid == 0 and not finished:
                 break
             if pid == 0:
-                break
+                pid, status = finished.popitem()
+            finished.pop(pid, None)
             if pid not in children:
                 continue
             child = children.pop(pid)
@@ -196,8 +204,9 @@ def _warm(worker: LocalWorker, workload: Workload) -> None:
     signal.alarm(WARM_TIMEOUT)
     try:
         worker.warm(workload)
-    except BaseException:
+    except BaseException:  # warming is an optimisation: never fatal
         pass
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+    gc.freeze()  # what is warm now stays out of the forks' collections

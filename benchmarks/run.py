@@ -1,0 +1,236 @@
+"""slipstream's speed, measured: ``make bench`` (or ``python benchmarks/run.py [NAMES]``).
+
+Each workload prints one line of JSON. Runs embed slipstream (store, scheduler,
+executor in this process, workers forked by the local executor), so the
+figures are the scheduler's and the workers' own, without a server in between.
+
+    fanout_1000   1 -> 1000 no-op Python tasks -> 1
+    chain_100     100 no-op tasks in a line (hop latency)
+    dags_100x10   100 DAGs of 10 tasks, triggered together
+    backfill_365  a 3-task daily DAG over a year
+
+``--store postgresql`` runs them on a PostgreSQL started from the system's
+binaries (or ``SLIPSTREAM_TEST_POSTGRES_URL``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from slipstream import DAG, task
+from slipstream.operators.empty import EmptyOperator
+from slipstream.runtime import Slipstream
+
+START = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def noop() -> None:
+    return None
+
+
+def fanout(n: int) -> DAG:
+    with DAG("fanout", start_date=START) as dag:
+        first, last = EmptyOperator(task_id="start"), EmptyOperator(task_id="end")
+        for i in range(n):
+            first >> task(noop, task_id=f"t{i}")().operator >> last
+    return dag
+
+
+def chain(n: int) -> DAG:
+    with DAG("chain", start_date=START) as dag:
+        previous = None
+        for i in range(n):
+            current = task(noop, task_id=f"t{i}")().operator
+            if previous is not None:
+                previous >> current
+            previous = current
+    return dag
+
+
+def small(dag_id: str) -> DAG:
+    with DAG(dag_id, start_date=START) as dag:
+        tasks = [task(noop, task_id=f"t{i}")().operator for i in range(10)]
+        for up, down in itertools.pairwise(tasks):
+            up >> down
+    return dag
+
+
+def daily() -> DAG:
+    with DAG("daily", start_date=START, schedule="@daily", max_active_runs=16) as dag:
+        a, b, c = (task(noop, task_id=name)().operator for name in ("a", "b", "c"))
+        a >> b >> c
+    return dag
+
+
+def rss_mb(who: int) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024
+
+
+@contextmanager
+def app_for(store_url: str, *dags: DAG, executor: str) -> Iterator[Slipstream]:
+    with tempfile.TemporaryDirectory() as home:
+        settings: dict[str, Any] = {
+            "core.metadata": store_url.replace("{home}", home),
+            "core.executor": executor,
+            "core.parallelism": 32,
+            "core.load_examples": False,
+            "core.dags_folder": f"{home}/dags",
+            "logging.base_log_folder": f"{home}/logs",
+            "scheduler.poll_interval": 0.2,
+        }
+        app = Slipstream(settings, dags=dags, environ={"SLIPSTREAM_HOME": home})
+        try:
+            yield app
+        finally:
+            app.close()
+
+
+def hops(app: Slipstream, runs: list[Any]) -> list[float]:
+    """Finish of each upstream to start of its downstream, in milliseconds."""
+    out: list[float] = []
+    for run in runs:
+        tis = app.store.list_task_instances(
+            dag_ids=[run.dag_id], run_ids=[run.run_id], limit=None
+        ).items
+        by_id = {ti.task_id: ti for ti in tis}
+        version = app.store.get_dag_version_by_id(run.dag_version_id)
+        assert version is not None
+        for t in version.serialized["tasks"]:
+            down = by_id[t["task_id"]]
+            ups = [by_id[u] for u in t["upstream"]]
+            if not ups or down.start_date is None:
+                continue
+            last_end = max(u.end_date for u in ups if u.end_date is not None)
+            out.append((down.start_date - last_end).total_seconds() * 1000)
+    return out
+
+
+def measure(
+    name: str,
+    store_url: str,
+    dags: list[DAG],
+    executor: str,
+    trigger: Callable[[Slipstream], list[Any]],
+) -> dict[str, Any]:
+    with app_for(store_url, *dags, executor=executor) as app:
+        app.start()
+        began = time.perf_counter()
+        runs = trigger(app)
+        final = [app.wait(run, timeout=600) for run in runs]
+        wall = time.perf_counter() - began
+        tries = sum(
+            app.store.list_task_instances(
+                dag_ids=[r.dag_id], run_ids=[r.run_id], states=["success"], limit=0
+            ).total
+            for r in final
+        )
+        latencies = sorted(hops(app, final))
+    return {
+        "workload": name,
+        "executor": executor,
+        "store": store_url.split(":", 1)[0],
+        "runs_ok": sum(r.state == "success" for r in final),
+        "runs": len(final),
+        "tries": tries,
+        "wall_s": round(wall, 3),
+        "tries_per_s": round(tries / wall, 1),
+        "hop_median_ms": round(statistics.median(latencies), 2) if latencies else None,
+        "hop_p95_ms": round(latencies[int(len(latencies) * 0.95) - 1], 2) if latencies else None,
+        "scheduler_peak_rss_mb": round(rss_mb(resource.RUSAGE_SELF), 1),
+        "worker_peak_rss_mb": round(rss_mb(resource.RUSAGE_CHILDREN), 1),
+    }
+
+
+def bench_backfill(store_url: str, executor: str) -> dict[str, Any]:
+    from slipstream.scheduler.backfill import Backfill
+
+    with app_for(store_url, daily(), executor=executor) as app:
+        began = time.perf_counter()
+        job = Backfill(app, "daily", START, START + timedelta(days=364))
+        job.run(timeout=1800)
+        wall = time.perf_counter() - began
+        counts = job.summary()
+        latencies = sorted(hops(app, list(job.runs.values())))
+    return {
+        "workload": "backfill_365",
+        "executor": executor,
+        "store": store_url.split(":", 1)[0],
+        "runs_ok": counts.get("success", 0),
+        "runs": sum(counts.values()),
+        "tries": 3 * counts.get("success", 0),
+        "wall_s": round(wall, 3),
+        "tries_per_s": round(3 * counts.get("success", 0) / wall, 1),
+        "hop_median_ms": round(statistics.median(latencies), 2) if latencies else None,
+        "hop_p95_ms": round(latencies[int(len(latencies) * 0.95) - 1], 2) if latencies else None,
+        "scheduler_peak_rss_mb": round(rss_mb(resource.RUSAGE_SELF), 1),
+        "worker_peak_rss_mb": round(rss_mb(resource.RUSAGE_CHILDREN), 1),
+    }
+
+
+def workload(name: str, store_url: str, executor: str) -> dict[str, Any]:
+    if name == "fanout_1000":
+        return measure(name, store_url, [fanout(1000)], executor, lambda a: [a.trigger("fanout")])
+    if name == "chain_100":
+        return measure(name, store_url, [chain(100)], executor, lambda a: [a.trigger("chain")])
+    if name == "dags_100x10":
+        dags = [small(f"d{i:03}") for i in range(100)]
+        return measure(
+            name, store_url, dags, executor, lambda a: [a.trigger(d.dag_id) for d in dags]
+        )
+    if name == "backfill_365":
+        return bench_backfill(store_url, executor)
+    raise SystemExit(f"unknown workload {name!r}")
+
+
+NAMES = ("chain_100", "fanout_1000", "dags_100x10", "backfill_365")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("names", nargs="*", default=list(NAMES))
+    parser.add_argument("--store", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--executor", default="local")
+    args = parser.parse_args()
+    store_url = "sqlite:///{home}/bench.db"
+    if args.store == "postgresql":
+        store_url = os.environ.get("SLIPSTREAM_TEST_POSTGRES_URL", "")
+        if not store_url:
+            raise SystemExit("set SLIPSTREAM_TEST_POSTGRES_URL to a PostgreSQL database URL")
+    for name in args.names:
+        # One process per workload, so peak RSS figures belong to that workload alone.
+        if len(args.names) > 1:
+            subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    name,
+                    "--store",
+                    args.store,
+                    "--executor",
+                    args.executor,
+                ],
+                check=True,
+            )
+            continue
+        print(json.dumps(workload(name, store_url, args.executor)), flush=True)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).parent))
+    main()
