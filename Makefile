@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml $(addsuffix /pyproject.toml,$(PLUGINS))
 	@touch $(STAMP)
 
 run: setup
-	$(VENV)/bin/slipstream info
+	$(VENV)/bin/slipstream standalone
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
