@@ -67,10 +67,14 @@ class _ForkedWorker:
         else:
             store.after_fork()
         try:
-            outcome = run_workload(
-                store, app.loader, workload, log_folder=app.config["logging.base_log_folder"]
+            return run_workload(
+                store,
+                app.loader,
+                workload,
+                log_folder=app.config["logging.base_log_folder"],
+                plugins=app.plugins,
+                heartbeat_interval=app.config["scheduler.task_heartbeat_interval"],
             )
-            return outcome.to_dict()
         finally:
             store.close()
 
@@ -121,6 +125,8 @@ class Slipstream:
             executor_name=self.config["core.executor"],
             plugins=self.plugins,
             poll_interval=self.config["scheduler.poll_interval"],
+            task_heartbeat_timeout=self.config["scheduler.task_heartbeat_timeout"],
+            scheduler_heartbeat_timeout=self.config["scheduler.scheduler_heartbeat_timeout"],
         )
         self._started = False
         if dags:
@@ -143,14 +149,15 @@ class Slipstream:
         )
 
     def _run_in_process(self, workload: Workload) -> Mapping[str, Any]:
-        outcome = run_workload(
+        return run_workload(
             self.store,
             self.loader,
             workload,
             log_folder=self.config["logging.base_log_folder"],
+            plugins=self.plugins,
+            heartbeat_interval=self.config["scheduler.task_heartbeat_interval"],
             echo=self.echo_logs,
         )
-        return outcome.to_dict()
 
     # -- DAGs -----------------------------------------------------------------------------
 

@@ -8,20 +8,27 @@ DAGs folder, ``@examples/<path>`` for the shipped examples, or
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from slipstream.dag_processing.bag import EXAMPLES_FOLDER
 from slipstream.errors import NotFoundError
+from slipstream.execution.recording import TryRecorder
 from slipstream.execution.runner import RunInfo, TaskOutcome, run_task
 from slipstream.execution.store_client import StoreTaskClient
 
 if TYPE_CHECKING:
     from slipstream.executors.base import Workload
     from slipstream.metadata.base import MetadataStore
+    from slipstream.metadata.records import TaskInstance
     from slipstream.models.dag import DAG
+    from slipstream.plugins.manager import PluginManager
+
+log = logging.getLogger(__name__)
 
 EXAMPLES_PREFIX = "@examples/"
 MEMORY_PREFIX = "@memory/"
@@ -84,31 +91,57 @@ def run_workload(
     workload: Workload,
     *,
     log_folder: Path,
+    plugins: PluginManager | None = None,
+    heartbeat_interval: float = 5.0,
     echo: bool = False,
-) -> TaskOutcome:
-    """Run one workload against the store (Variables, Connections, XComs) in this process,
-    logging to the try's log file."""
+) -> dict[str, Any]:
+    """Run one workload in this process and record it in the store: start, heartbeats,
+    end. Returns the executor's report: the outcome with ``recorded: True``, or
+    ``abandoned`` with a reason when the try was not (or no longer) queued here."""
     from slipstream.execution.logs import log_path, task_log
 
-    with task_log(log_path(log_folder, workload.key), echo=echo):
-        try:
-            return _run(store, loader, workload)
-        except Exception:
-            logging.getLogger("slipstream.task").exception("the try could not start")
-            raise
-
-
-def _run(store: MetadataStore, loader: DagLoader, workload: Workload) -> TaskOutcome:
-    from slipstream.metadata.records import TaskInstanceRef
-
-    key = workload.key
-    ref = TaskInstanceRef(
-        dag_id=key.dag_id, run_id=key.run_id, task_id=key.task_id, map_index=key.map_index
+    recorder = TryRecorder(store, plugins)
+    ti = recorder.start(workload.key, hostname=socket.gethostname(), pid=os.getpid())
+    if ti is None:
+        return {"abandoned": "the try is no longer queued (cleared, marked or run elsewhere)"}
+    stop = threading.Event()
+    beats = threading.Thread(
+        target=_heartbeat, args=(recorder, ti, stop, heartbeat_interval), daemon=True
     )
-    ti = store.get_task_instance(ref)
+    beats.start()
+    try:
+        with task_log(log_path(log_folder, workload.key), echo=echo):
+            try:
+                outcome = _run(store, loader, workload, ti)
+            except Exception as exc:
+                logging.getLogger("slipstream.task").exception("the try could not start")
+                stop.set()
+                recorder.finish(ti, None, info=f"the try could not start: {exc}")
+                return {"recorded": True, "state": "failed", "error": str(exc)}
+    finally:
+        stop.set()
+    recorder.finish(ti, outcome)
+    return {**outcome.to_dict(), "recorded": True}
+
+
+def _heartbeat(
+    recorder: TryRecorder, ti: TaskInstance, stop: threading.Event, every: float
+) -> None:
+    while not stop.wait(every):
+        try:
+            if not recorder.heartbeat(ti):
+                return
+        except Exception:  # a missed beat is retried at the next one
+            log.warning("task heartbeat failed", exc_info=True)
+
+
+def _run(
+    store: MetadataStore, loader: DagLoader, workload: Workload, ti: TaskInstance
+) -> TaskOutcome:
+    key = workload.key
     run = store.get_dag_run(key.dag_id, key.run_id)
-    if ti is None or run is None:
-        raise NotFoundError(f"task instance {key} no longer exists")
+    if run is None:
+        raise NotFoundError(f"dag run {key.run_id} of {key.dag_id} no longer exists")
     dag = loader.load(key.dag_id, workload.dag_file)
     # A rescheduled sensor keeps the start of its first poke: its timeout counts from there.
     first_started = ti.start_date if ti.reschedule_at is not None else None

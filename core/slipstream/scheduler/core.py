@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from slipstream.errors import AlreadyExistsError
+from slipstream.execution.recording import TryRecorder
 from slipstream.execution.runner import TaskOutcome
 from slipstream.execution.worker import dag_file_for
 from slipstream.executors.base import Executor, ExecutorEvent, TaskInstanceKey, Workload
@@ -34,7 +35,6 @@ from slipstream.metadata.records import (
     TaskInstanceRef,
     TaskInstanceUpdate,
 )
-from slipstream.scheduler.retries import retry_delay
 from slipstream.scheduler.trigger_rules import Decision, UpstreamSummary, evaluate
 from slipstream.serialized_dag import SerializedDag, SerializedTask, deserialize_dag
 from slipstream.state import FINISHED_TI_STATES, DagRunState, DagRunType
@@ -70,6 +70,8 @@ class Scheduler:
         executor_name: str,
         plugins: PluginManager | None = None,
         poll_interval: float = 0.5,
+        task_heartbeat_timeout: float = 60.0,
+        scheduler_heartbeat_timeout: float = 30.0,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.store = store
@@ -77,7 +79,10 @@ class Scheduler:
         self.executor_name = executor_name
         self.plugins = plugins
         self.poll_interval = poll_interval
+        self.task_heartbeat_timeout = task_heartbeat_timeout
+        self.scheduler_heartbeat_timeout = scheduler_heartbeat_timeout
         self.clock = clock
+        self.recorder = TryRecorder(store, plugins)
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._versions: dict[int, SerializedDag] = {}
         self._job_id: int | None = None
@@ -91,7 +96,7 @@ class Scheduler:
         self._job_id = job.id
         self.executor.start()
         self._notify("on_starting", component=self)
-        self.adopt_orphans()
+        self.reap(self.clock())
 
     def stop(self, *, wait: bool = True) -> None:
         self._stop.set()
@@ -131,6 +136,7 @@ class Scheduler:
             self._last_full_pass = time.monotonic()
             self.create_scheduled_runs(now)
             self.start_queued_runs(now)
+            self.reap(now)
             affected = None  # every running run
             if self._job_id is not None:
                 self.store.heartbeat_job(self._job_id)
@@ -591,180 +597,64 @@ class Scheduler:
     def process_events(
         self, events: Iterable[ExecutorEvent], now: datetime
     ) -> set[tuple[str, str]]:
-        """Record what the executor saw; returns the runs to evaluate right away."""
+        """Act on what the executor saw; returns the runs to evaluate right away.
+
+        Workers record their own tries; an ended try that was not recorded (its
+        process died, or the executor reports for it) is recorded here.
+        """
         affected: set[tuple[str, str]] = set()
         for event in events:
+            if event.state == TIS.RUNNING:
+                continue  # the worker recorded its start
             key = event.key
+            affected.add((key.dag_id, key.run_id))
+            report = event.outcome or {}
+            if report.get("recorded") or report.get("abandoned"):
+                continue
             ref = TaskInstanceRef(
                 dag_id=key.dag_id, run_id=key.run_id, task_id=key.task_id, map_index=key.map_index
             )
             ti = self.store.get_task_instance(ref)
             if ti is None or ti.try_number != key.try_number:
-                log.info("ignoring an event for a stale try: %s %s", key, event.state)
                 continue
-            if event.state == TIS.RUNNING:
-                if ti.state == TIS.QUEUED:
-                    fields: dict[str, Any] = {"last_heartbeat_at": now}
-                    if ti.reschedule_at is None or ti.start_date is None:
-                        fields["start_date"] = now
-                    if self.store.compare_and_set_task_instance_state(
-                        ti.id, TIS.QUEUED, TIS.RUNNING, **fields
-                    ):
-                        self._notify_ti("on_task_instance_running", TIS.QUEUED, ref)
-                continue
-            self._record_end(ti, event, now)
-            affected.add((key.dag_id, key.run_id))
+            outcome = TaskOutcome.from_dict(report) if report.get("state") else None
+            self.recorder.finish(ti, outcome, info=event.info, now=now)
         return affected
-
-    def _record_end(self, ti: TaskInstance, event: ExecutorEvent, now: datetime) -> None:
-        if ti.state == TIS.RESTARTING:  # cleared while it ran: run it again now it has ended
-            self.store.compare_and_set_task_instance_state(
-                ti.id, TIS.RESTARTING, TIS.NONE, end_date=now
-            )
-            return
-        if ti.state not in (TIS.QUEUED, TIS.RUNNING):
-            return  # already decided (marked by a user, timed out)
-        outcome = TaskOutcome.from_dict(event.outcome) if event.outcome else None
-        if outcome is not None:
-            new = outcome.state
-        elif event.state in (TIS.SUCCESS, TIS.SKIPPED):
-            new = TIS(event.state)
-        else:
-            new = TIS.UP_FOR_RETRY if ti.try_number <= ti.max_tries else TIS.FAILED
-            log.error(
-                "task %s.%s try %s ended: %s", ti.dag_id, ti.task_id, ti.try_number, event.info
-            )
-        # The worker's own clock says when the try really ran; a rescheduled sensor
-        # keeps the start of its first poke.
-        ended = outcome.ended_at if outcome else now
-        started = ti.start_date if ti.reschedule_at is not None and ti.start_date else None
-        started = started or (outcome.started_at if outcome else None) or ti.start_date or now
-        fields: dict[str, Any] = {
-            "end_date": ended,
-            "start_date": started,
-            "duration": max((ended - started).total_seconds(), 0.0),
-        }
-        if new == TIS.UP_FOR_RESCHEDULE and outcome is not None:
-            fields["reschedule_at"] = outcome.reschedule_at
-        else:
-            fields["reschedule_at"] = None
-        if new == TIS.UP_FOR_RETRY:
-            task = self.dag_for_version(ti.dag_version_id, ti.dag_id).tasks.get(ti.task_id)
-            if task is not None:
-                fields["next_retry_at"] = now + retry_delay(
-                    base=task.retry_delay_td,
-                    try_number=ti.try_number,
-                    exponential_backoff=bool(task.retry_exponential_backoff),
-                    max_delay=task.max_retry_delay_td,
-                    jitter_key=f"{ti.dag_id}.{ti.task_id}.{ti.run_id}",
-                )
-        if outcome is not None and outcome.rendered_fields:
-            fields["rendered_fields"] = dict(outcome.rendered_fields)
-        previous = ti.state
-        if not self.store.compare_and_set_task_instance_state(ti.id, previous, new, **fields):
-            return
-        if outcome is not None and outcome.skip_downstream:
-            self._skip(ti, outcome.skip_downstream, recursive=outcome.skip_recursive, now=now)
-        event_name = {
-            TIS.SUCCESS: "on_task_instance_success",
-            TIS.FAILED: "on_task_instance_failed",
-            TIS.UP_FOR_RETRY: "on_task_instance_failed",
-            TIS.SKIPPED: "on_task_instance_skipped",
-        }.get(new)
-        if event_name == "on_task_instance_failed":
-            self._notify_ti(
-                event_name, previous, ti.ref, error=outcome.error if outcome else event.info
-            )
-        elif event_name:
-            self._notify_ti(event_name, previous, ti.ref)
-
-    def _skip(
-        self, ti: TaskInstance, task_ids: Iterable[str], *, recursive: bool, now: datetime
-    ) -> None:
-        """Skip downstream task instances a branch or short-circuit did not follow."""
-        sdag = self.dag_for_version(ti.dag_version_id, ti.dag_id)
-        targets = set(task_ids)
-        if recursive:
-            frontier = list(targets)
-            while frontier:
-                task = sdag.tasks.get(frontier.pop())
-                for down in task.downstream if task else []:
-                    if down not in targets:
-                        targets.add(down)
-                        frontier.append(down)
-        tis = self.store.list_task_instances(
-            dag_ids=[ti.dag_id], run_ids=[ti.run_id], task_ids=sorted(targets), limit=None
-        ).items
-        self.store.update_task_instances(
-            [
-                TaskInstanceUpdate(
-                    ti_id=other.id,
-                    state=TIS.SKIPPED,
-                    expected_state=other.state,
-                    fields={"end_date": now},
-                )
-                for other in tis
-                if other.state in (TIS.NONE, TIS.SCHEDULED)
-            ]
-        )
 
     # -- crash recovery ------------------------------------------------------------------
 
-    def adopt_orphans(self) -> None:
-        """Tries queued or running under a scheduler that is gone: adopt or reset them."""
-        orphans = [
-            ti
-            for ti in self.store.list_task_instances(
-                states=[TIS.QUEUED, TIS.RUNNING], limit=None
-            ).items
-            if ti.lease_owner != self.id and not self._lease_alive(ti.lease_owner)
+    def reap(self, now: datetime) -> set[tuple[str, str]]:
+        """Tries whose worker went silent are failed (or retried); tries queued by a
+        scheduler that died and never started are queued again."""
+        affected: set[tuple[str, str]] = set()
+        silent = now - timedelta(seconds=self.task_heartbeat_timeout)
+        for ti in self.store.list_task_instances(states=[TIS.RUNNING], limit=None).items:
+            if ti.last_heartbeat_at is not None and ti.last_heartbeat_at < silent:
+                info = f"no heartbeat for {self.task_heartbeat_timeout:g}s: the worker is gone"
+                if self.recorder.finish(ti, None, info=info, now=now) is not None:
+                    affected.add((ti.dag_id, ti.run_id))
+        alive = self._alive_schedulers()
+        resets = [
+            TaskInstanceUpdate(
+                ti_id=ti.id,
+                state=TIS.SCHEDULED,
+                expected_state=TIS.QUEUED,
+                fields={"try_number": max(ti.try_number - 1, 0), "lease_owner": None},
+            )
+            for ti in self.store.list_task_instances(states=[TIS.QUEUED], limit=None).items
+            if ti.lease_owner != self.id and _owner_process(ti.lease_owner) not in alive
         ]
-        if not orphans:
-            return
-        workloads = {self._key(ti): ti for ti in orphans}
-        not_adopted = self.executor.adopt(
-            Workload(key=key, dag_file="", dag_version=ti.dag_version_id)
-            for key, ti in workloads.items()
-        )
-        now = self.clock()
-        updates = []
-        for workload in not_adopted:
-            ti = workloads[workload.key]
-            if ti.state == TIS.QUEUED:
-                updates.append(
-                    TaskInstanceUpdate(
-                        ti_id=ti.id,
-                        state=TIS.SCHEDULED,
-                        expected_state=TIS.QUEUED,
-                        fields={"try_number": ti.try_number - 1, "lease_owner": None},
-                    )
-                )
-            else:
-                new = TIS.UP_FOR_RETRY if ti.try_number <= ti.max_tries else TIS.FAILED
-                updates.append(
-                    TaskInstanceUpdate(
-                        ti_id=ti.id,
-                        state=new,
-                        expected_state=TIS.RUNNING,
-                        fields={"end_date": now, "next_retry_at": now, "lease_owner": None},
-                    )
-                )
-                log.warning("try %s was running under a scheduler that died: %s", ti.ref, new)
-        if updates:
-            self.store.update_task_instances(updates)
+        if resets:
+            log.warning("queueing again %d tries left by a scheduler that died", len(resets))
+            self.store.update_task_instances(resets)
+        return affected
 
-    def _lease_alive(self, owner: str | None) -> bool:
-        """Whether the scheduler named in a lease still heartbeats (same host and pid)."""
-        if owner is None:
-            return False
-        host, _, rest = owner.partition(":")
-        pid = rest.partition(":")[0]
-        for job in self.store.list_jobs(
-            kind="scheduler", alive_within=timedelta(seconds=max(30.0, self.poll_interval * 10))
-        ):
-            if job.hostname == host and str(job.pid) == pid and job.id != self._job_id:
-                return True
-        return False
+    def _alive_schedulers(self) -> set[tuple[str, str]]:
+        within = timedelta(seconds=self.scheduler_heartbeat_timeout)
+        return {
+            (job.hostname, str(job.pid))
+            for job in self.store.list_jobs(kind="scheduler", alive_within=within)
+        }
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -782,8 +672,10 @@ class Scheduler:
         if self.plugins is not None:
             self.plugins.notify(event, **kwargs)
 
-    def _notify_ti(self, event: str, previous: TIS, ref: TaskInstanceRef, **extra: Any) -> None:
-        if self.plugins is None:
-            return
-        ti = self.store.get_task_instance(ref)
-        self.plugins.notify(event, previous_state=previous, task_instance=ti, **extra)
+
+def _owner_process(lease_owner: str | None) -> tuple[str, str] | None:
+    """``host:pid:nonce`` (a scheduler's id) -> ``(host, pid)``."""
+    if not lease_owner:
+        return None
+    host, _, rest = lease_owner.partition(":")
+    return host, rest.partition(":")[0]

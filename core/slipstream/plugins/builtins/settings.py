@@ -88,6 +88,31 @@ def slipstream_settings() -> Iterator[SettingSpec]:
         "(finished tasks wake it at once).",
     )
     yield SettingSpec(
+        section="scheduler",
+        key="task_heartbeat_interval",
+        type="float",
+        default=5.0,
+        minimum=0.01,
+        description="Seconds between a running try's heartbeats.",
+    )
+    yield SettingSpec(
+        section="scheduler",
+        key="task_heartbeat_timeout",
+        type="float",
+        default=60.0,
+        minimum=0.05,
+        description="A running try silent for this long is failed (and retried if it may).",
+    )
+    yield SettingSpec(
+        section="scheduler",
+        key="scheduler_heartbeat_timeout",
+        type="float",
+        default=30.0,
+        minimum=0.05,
+        description="A scheduler silent for this long is dead: its queued tries are "
+        "queued again by the others.",
+    )
+    yield SettingSpec(
         section="dag_processor",
         key="scan_interval",
         type="float",
