@@ -1,0 +1,3 @@
+"""Suite-wide fixtures: the real servers come from tests/services.py."""
+
+pytest_plugins = ["tests.services"]
