@@ -173,8 +173,8 @@ class Server:
 @atexit.register
 def _stop_all() -> None:
     """Last resort when pytest exits without running the session finalizers."""
-    for server in reversed(_running):
-        server.stop(timeout=5.0)
+    while _running:
+        _running[-1].stop(timeout=5.0)
 
 
 @contextlib.contextmanager
