@@ -51,6 +51,8 @@ def slipstream(clean_environ: dict[str, str], home: Path) -> CliRun:
         )
 
     return run
+
+
 """Suite-wide fixtures: the real servers come from tests/services.py."""
 
 pytest_plugins = ["tests.services"]
