@@ -47,3 +47,10 @@ def make_app(store_url: str, tmp_path: Path) -> Iterator[MakeApp]:
     yield make
     for app in apps:
         app.close()
+
+
+@pytest.fixture(params=("postgresql", "mysql"))
+def ha_store_url(request: pytest.FixtureRequest) -> str:
+    """The stores several schedulers may share (row locks with SKIP LOCKED)."""
+    url: str = request.getfixturevalue(f"{request.param.replace('postgresql', 'postgres')}_url")
+    return url
