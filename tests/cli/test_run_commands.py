@@ -1,0 +1,185 @@
+"""Running DAGs from the command line: dags test, trigger, backfill, tasks clear,
+and the errors bad input gets (with nothing changed)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import textwrap
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from conftest import CliRun
+
+DAGS = {
+    "good.py": """
+        from datetime import datetime
+        from slipstream import DAG, Param, task
+
+        with DAG("good", start_date=datetime(2024, 1, 1), schedule="@daily",
+                 params={"n": Param(2, type="integer")}) as dag:
+            @task
+            def double(params=None):
+                print("doubling", params["n"])
+                return params["n"] * 2
+
+            double()
+    """,
+    "bad.py": """
+        from datetime import datetime
+        from slipstream import DAG
+        from slipstream.operators.bash import BashOperator
+
+        with DAG("bad", start_date=datetime(2024, 1, 1)) as dag:
+            BashOperator(task_id="fails", bash_command="echo going down; exit 3")
+    """,
+}
+
+
+@pytest.fixture
+def project(home: Path) -> dict[str, str]:
+    dags = home / "dags"
+    dags.mkdir()
+    for name, source in DAGS.items():
+        (dags / name).write_text(textwrap.dedent(source))
+    return {"SLIPSTREAM__CORE__LOAD_EXAMPLES": "false"}
+
+
+def runs_in(home: Path) -> list[tuple[str, str, str]]:
+    db = home / "slipstream.db"
+    if not db.exists():
+        return []
+    with sqlite3.connect(db) as conn:
+        try:
+            return conn.execute("select dag_id, run_id, state from dag_run order by id").fetchall()
+        except sqlite3.OperationalError:
+            return []
+
+
+def test_dags_test_runs_the_whole_dag_and_reports(
+    slipstream: CliRun, project: dict[str, str], home: Path
+) -> None:
+    ok = slipstream("dags", "test", "good", "--conf", '{"n": 21}', env=project)
+    assert ok.returncode == 0, ok.stderr
+    assert "doubling 21" in ok.stdout
+    assert "Run manual__" in ok.stdout and ": success" in ok.stdout
+    assert runs_in(home)[-1][0] == "good" and runs_in(home)[-1][2] == "success"
+
+    failed = slipstream("dags", "test", "bad", env=project)
+    assert failed.returncode == 1
+    assert "going down" in failed.stdout
+    assert "fails" in failed.stdout and "failed" in failed.stdout
+    logs = list((home / "logs" / "dag_id=bad").rglob("attempt=1.log"))
+    assert len(logs) == 1 and "exit code 3" in logs[0].read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["dags", "trigger", "nope"], "DAG 'nope' not found"),
+        (["dags", "trigger", "good", "--conf", "{not json"], "--conf"),
+        (["dags", "trigger", "good", "--conf", "[1, 2]"], "must be a JSON object"),
+        (["dags", "trigger", "good", "--conf", '{"n": "two"}'], "param 'n'"),
+        (["dags", "trigger", "good", "--logical-date", "yesterday"], "not an ISO date"),
+        (["dags", "test", "nope"], "DAG 'nope' not found"),
+        (["dags", "backfill", "good", "-s", "2024-01-05", "-e", "2024-01-01"], "before --start"),
+        (["tasks", "clear", "good", "--task-regex", "(", "--yes"], "--task-regex"),
+    ],
+)
+def test_bad_input_is_a_clear_error_and_changes_nothing(
+    slipstream: CliRun, project: dict[str, str], home: Path, args: list[str], message: str
+) -> None:
+    assert slipstream("db", "migrate", env=project).returncode == 0
+    before = runs_in(home)
+
+    result = slipstream(*args, env=project)
+
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert runs_in(home) == before
+
+
+def test_trigger_queues_a_run_with_conf_and_says_when_paused(
+    slipstream: CliRun, project: dict[str, str], home: Path
+) -> None:
+    slipstream("db", "migrate", env=project)
+    result = slipstream(
+        "dags",
+        "trigger",
+        "good",
+        "--conf",
+        '{"n": 5}',
+        "--run-id",
+        "my-run",
+        "-o",
+        "json",
+        env=project,
+    )
+
+    assert result.returncode == 0, result.stderr
+    run = json.loads(result.stdout)
+    assert run["run_id"] == "my-run" and run["state"] == "queued" and run["conf"] == {"n": 5}
+    assert "DAG good is paused" in result.stderr
+    assert runs_in(home) == [("good", "my-run", "queued")]
+    again = slipstream("dags", "trigger", "good", "--run-id", "my-run", env=project)
+    assert again.returncode == 1 and "my-run" in again.stderr
+
+
+def test_backfill_runs_each_day_and_clear_reruns_a_task(
+    slipstream: CliRun, project: dict[str, str], home: Path
+) -> None:
+    slipstream("db", "migrate", env=project)
+    env = {**project, "SLIPSTREAM__CORE__EXECUTOR": "sequential"}
+    result = slipstream("dags", "backfill", "good", "-s", "2024-01-01", "-e", "2024-01-03", env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert "3 success" in result.stdout
+    assert [r[1] for r in runs_in(home)] == [
+        "backfill__2024-01-01T00:00:00+00:00",
+        "backfill__2024-01-02T00:00:00+00:00",
+        "backfill__2024-01-03T00:00:00+00:00",
+    ]
+    # Backfilling the same range again runs nothing twice.
+    again = slipstream("dags", "backfill", "good", "-s", "2024-01-01", "-e", "2024-01-03", env=env)
+    assert again.returncode == 0 and len(runs_in(home)) == 3
+
+    cleared = slipstream(
+        "tasks",
+        "clear",
+        "good",
+        "--start-date",
+        "2024-01-02",
+        "--end-date",
+        "2024-01-02",
+        "--yes",
+        env=env,
+    )
+    assert cleared.returncode == 0, cleared.stderr
+    assert "Cleared 1 task instance(s) in 1 run(s)." in cleared.stdout
+    assert runs_in(home)[1][2] == "queued"
+
+
+def test_choosing_an_executor_that_is_not_ready_is_a_clear_error(
+    slipstream: CliRun, project: dict[str, str]
+) -> None:
+    slipstream("db", "migrate", env=project)
+    result = slipstream(
+        "scheduler", "--num-runs", "1", env={**project, "SLIPSTREAM__CORE__EXECUTOR": "celery"}
+    )
+
+    assert result.returncode == 1
+    assert "core.executor = 'celery'" in result.stderr
+    assert "not implemented yet in slipstream-celery-executor" in result.stderr
+
+
+def test_scheduler_on_an_unmigrated_store_says_to_migrate(
+    slipstream: CliRun, project: dict[str, str]
+) -> None:
+    result = slipstream("scheduler", "--num-runs", "1", env=project)
+
+    assert result.returncode == 1
+    assert "slipstream db migrate" in result.stderr
