@@ -175,6 +175,31 @@ def test_mapping_over_a_runtime_list(make_app: MakeApp) -> None:
     assert app.xcom(run, "total") == 60
 
 
+def test_a_mapped_leaf_finishes_before_the_run_does(make_app: MakeApp) -> None:
+    with DAG("mapped_leaf", start_date=START) as dag:
+
+        @task
+        def numbers() -> list[int]:
+            return [1, 2, 3]
+
+        @task
+        def double(x: int) -> int:
+            return 2 * x
+
+        double.expand(x=numbers())
+
+    app = make_app(dag)
+    run = app.wait(app.trigger("mapped_leaf"))
+
+    assert run.state == "success"
+    assert app.task_states(run) == {
+        "numbers": "success",
+        "double[0]": "success",
+        "double[1]": "success",
+        "double[2]": "success",
+    }
+
+
 def test_mapping_over_an_empty_list_skips(make_app: MakeApp) -> None:
     with DAG("mapped_empty", start_date=START) as dag:
 

@@ -56,8 +56,12 @@ def dag_location(dag: DAG) -> str:
     return f"{dag.fileloc}:{line}" if line else dag.fileloc
 
 
-def import_dag_file(path: Path) -> ImportResult:
-    """Import ``path`` and collect every DAG it created; validate each one."""
+def import_dag_file(path: Path, *, source: str | None = None) -> ImportResult:
+    """Import ``path`` and collect every DAG it created; validate each one.
+
+    With ``source``, that text is run as if it were the file (an older version of
+    it, kept in the store), under a module name of its own.
+    """
     from slipstream.models import dag as dag_module
 
     path = path.resolve()
@@ -65,14 +69,22 @@ def import_dag_file(path: Path) -> ImportResult:
     collected: list[DAG] = []
     dag_module._collectors.append(collected)
     name = module_name_for(path)
+    if source is not None:
+        name += "_" + hashlib.sha1(source.encode()).hexdigest()[:12]
     try:
-        spec = importlib.util.spec_from_file_location(name, path)
-        if spec is None or spec.loader is None:
-            result.errors[str(path)] = f"{path}: cannot be imported as a Python file"
-            return result
-        module: ModuleType = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
+        if source is not None:
+            module: ModuleType = ModuleType(name)
+            module.__file__ = str(path)
+            sys.modules[name] = module
+            exec(compile(source, str(path), "exec"), module.__dict__)
+        else:
+            spec = importlib.util.spec_from_file_location(name, path)
+            if spec is None or spec.loader is None:
+                result.errors[str(path)] = f"{path}: cannot be imported as a Python file"
+                return result
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
     except BaseException as exc:
         sys.modules.pop(name, None)
         result.errors[str(path)] = describe_exception(exc, path)

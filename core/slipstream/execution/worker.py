@@ -49,6 +49,7 @@ class DagLoader:
         self.dags_folder = dags_folder
         self.in_memory = dict(in_memory or {})
         self._files: dict[Path, tuple[float, dict[str, DAG]]] = {}
+        self._sources: dict[tuple[Path, int], DAG] = {}
         self._lock = threading.Lock()
 
     def path_of(self, dag_file: str) -> Path:
@@ -83,6 +84,23 @@ class DagLoader:
         if dag_id not in dags:
             raise NotFoundError(f"DAG {dag_id!r} is not defined in {path}")
         return dags[dag_id]
+
+    def load_source(self, dag_id: str, dag_file: str, source: str) -> DAG:
+        """The DAG as an older version of its file defined it (from the store)."""
+        from slipstream.dag_processing.importer import import_dag_file
+
+        path = self.path_of(dag_file)
+        key = (path, hash(source))
+        with self._lock:
+            if key not in self._sources:
+                result = import_dag_file(path, source=source)
+                if dag_id not in result.dags:
+                    errors = "\n".join(result.errors.values()) or "it defines no such DAG"
+                    raise NotFoundError(
+                        f"DAG {dag_id!r} not loadable from its stored code: {errors}"
+                    )
+                self._sources[key] = result.dags[dag_id]
+            return self._sources[key]
 
 
 def run_workload(
@@ -143,6 +161,12 @@ def _run(
     if run is None:
         raise NotFoundError(f"dag run {key.run_id} of {key.dag_id} no longer exists")
     dag = loader.load(key.dag_id, workload.dag_file)
+    if not dag.has_task(key.task_id) and ti.dag_version_id is not None:
+        # The file changed since this run began and no longer has the task: run the
+        # code of the run's own version, which the store kept.
+        version = store.get_dag_version_by_id(ti.dag_version_id)
+        if version is not None and version.source_code:
+            dag = loader.load_source(key.dag_id, workload.dag_file, version.source_code)
     # A rescheduled sensor keeps the start of its first poke: its timeout counts from there.
     first_started = ti.start_date if ti.reschedule_at is not None else None
     return run_task(

@@ -365,7 +365,8 @@ class Scheduler:
         if expansions:
             with contextlib.suppress(AlreadyExistsError):  # another scheduler expanded it
                 self.store.create_task_instances(run.dag_id, run.run_id, expansions)
-        self._finish_run_if_done(run, sdag, tis, state, now)
+        else:  # new mapped instances are not in ``tis``: decide the run next time
+            self._finish_run_if_done(run, sdag, tis, state, now)
         return bool(updates or expansions)
 
     def _past_allows(self, run: DagRun, task: SerializedTask, ti: TaskInstance) -> bool:

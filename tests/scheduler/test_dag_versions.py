@@ -1,0 +1,79 @@
+"""A run keeps the DAG it started with, even when the file changes under it."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from conftest import MakeApp
+
+SOURCE = """
+from datetime import datetime
+from slipstream import DAG, task
+
+with DAG("evolving", start_date=datetime(2024, 1, 1)) as dag:
+{body}
+"""
+
+V1 = """
+    @task
+    def a():
+        return "a1"
+
+    @task
+    def b(x):
+        return x + "+b"
+
+    b(a())
+"""
+
+V2 = """
+    @task
+    def a():
+        return "a2"
+
+    @task
+    def c(x):
+        return x + "+c"
+
+    c(a())
+"""
+
+
+def test_a_running_run_finishes_on_its_own_version(make_app: MakeApp, tmp_path: Path) -> None:
+    folder = tmp_path / "home" / "dags"
+    folder.mkdir(parents=True)
+    path = folder / "evolving.py"
+    path.write_text(SOURCE.format(body=V1))
+    app = make_app(**{"core.dags_folder": str(folder)})
+    app.parse()
+    app.store.set_dag_paused("evolving", False)
+    old = app.trigger("evolving", run_id="old")
+    app.start()
+    app.scheduler.start_run(old)
+    for _ in range(10):  # run `a` only
+        app.scheduler.tick()
+        if app.task_states(old)["a"] == "success":
+            break
+    states = app.task_states(old)
+    assert states["a"] == "success" and states["b"] in ("none", "scheduled", "queued")
+
+    path.write_text(SOURCE.format(body=V2))
+    os.utime(path, (time.time() + 5, time.time() + 5))
+    app.parse()
+    versions = app.store.list_dag_versions("evolving")
+    assert [v.version_number for v in versions] == [1, 2]
+    assert "def c(x)" in (versions[1].source_code or "")
+
+    finished = app.wait(old)
+    new = app.wait(app.trigger("evolving", run_id="new"))
+
+    assert finished.state == "success"
+    assert app.task_states(finished) == {"a": "success", "b": "success"}
+    assert app.xcom(finished, "b") == "a1+b"  # `b` exists only in version 1's code
+    assert new.dag_version_id == versions[1].id
+    assert app.task_states(new) == {"a": "success", "c": "success"}
+    assert app.xcom(new, "c") == "a2+c"
