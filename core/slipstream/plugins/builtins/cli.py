@@ -17,9 +17,15 @@ def slipstream_cli_commands() -> Iterator[CliCommandSpec]:
     from slipstream.cli.init_cmd import init
     from slipstream.cli.plugins_cmd import plugins
     from slipstream.cli.pools_cmd import pools
+    from slipstream.cli.runs_cmd import list_runs, pause, states_for_dag_run, unpause
     from slipstream.cli.services_cmd import dag_processor, scheduler, standalone
     from slipstream.cli.tasks_cmd import tasks
     from slipstream.cli.variables_cmd import variables
+
+    # Store-backed subcommands live in their own module (runs_cmd) but belong to these groups.
+    for command in (pause, unpause, list_runs):
+        dags.add_command(command)
+    tasks.add_command(states_for_dag_run)
 
     yield CliCommandSpec(command=plugins)
     yield CliCommandSpec(command=config)
