@@ -179,6 +179,15 @@ def test_bad_input_is_a_clear_error_and_changes_nothing(cli: CliRun, home: Path)
             "--conn-uri: its port is not a port number (1-65535)",
         ),
         (
+            ("add", "x", "--conn-uri", "pg://bob:" + API_TOKEN + "@[::1/db"),
+            "--conn-uri is not a connection URI "
+            "(expected scheme://[login[:password]@]host[:port][/schema][?key=value...])",
+        ),
+        (
+            ("add", "x", "--conn-uri", "pg://h/db?__extra__=%5B1%5D"),
+            "--conn-uri: its __extra__ parameter is not a JSON object",
+        ),
+        (
             ("add", "x", "--conn-type", "http", "--conn-port", "http"),
             "--conn-port: 'http' is not a port number (1-65535)",
         ),

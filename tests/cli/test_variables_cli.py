@@ -59,6 +59,11 @@ def test_set_get_list_delete(cli: CliRun, home: Path) -> None:
     )
     assert cli("variables", "get", "gone", "--default", "fallback").stdout == "fallback\n"
 
+    negative = in_process(home)("variables", "set", "offset", "-5")  # a value, not an option
+    assert (negative.returncode, negative.stdout) == (0, "Variable offset created\n")
+    assert cli("variables", "get", "offset").stdout == "-5\n"
+    assert cli("variables", "delete", "offset").returncode == 0
+
     deleted = cli("variables", "delete", "region")
     assert (deleted.returncode, deleted.stdout) == (0, "Variable region deleted\n")
     assert [row["key"] for row in listed(in_process(home))] == ["cfg"]

@@ -115,8 +115,11 @@ def from_uri(conn_id: str, uri: str) -> Connection:
     from slipstream.models.connection import Connection as ModelConnection
 
     hint = "expected scheme://[login[:password]@]host[:port][/schema][?key=value...]"
-    parts = urlsplit(uri)
-    if not parts.scheme or not parts.netloc:
+    try:
+        parts = urlsplit(uri)
+        if not parts.scheme or not parts.netloc:
+            raise ValueError("no scheme or no host")
+    except ValueError:
         fail(f"--conn-uri is not a connection URI ({hint})")
     try:
         parsed = ModelConnection.from_uri(conn_id, uri)
@@ -124,7 +127,9 @@ def from_uri(conn_id: str, uri: str) -> Connection:
         # The parser's messages may quote parts of the URI: say what was wrong instead.
         if "port" in str(exc).lower():
             fail("--conn-uri: its port is not a port number (1-65535)")
-        fail("--conn-uri: its __extra__ parameter is not a JSON object")
+        if "extra" in str(exc).lower():
+            fail("--conn-uri: its __extra__ parameter is not a JSON object")
+        fail(f"--conn-uri is not a connection URI ({hint})")
     if parsed.port is not None:
         parse_port(str(parsed.port), "--conn-uri port")
     return Connection(

@@ -95,7 +95,17 @@ def ti_records(store: MetadataStore, dag_id: str, run_id: str) -> list[dict[str,
     if store.get_dag_run(dag_id, run_id) is None:
         fail(f"DAG {dag_id!r} has no run {run_id!r} (see `slipstream dags list-runs {dag_id}`)")
     page = store.list_task_instances(dag_ids=[dag_id], run_ids=[run_id], limit=None)
-    tis = sorted(page.items, key=lambda ti: (ti.task_id, ti.map_index))
+    # Once a mapped task expands, its unmapped placeholder stays behind as "removed":
+    # not a task instance anyone ran, so it is left out (as the embedding API does).
+    expanded = {ti.task_id for ti in page.items if ti.map_index >= 0}
+    tis = sorted(
+        (
+            ti
+            for ti in page.items
+            if not (ti.map_index < 0 and ti.task_id in expanded and ti.state == "removed")
+        ),
+        key=lambda ti: (ti.task_id, ti.map_index),
+    )
     return [ti_record(ti) for ti in tis]
 
 

@@ -96,7 +96,8 @@ def export_values(store: MetadataStore) -> dict[str, Any]:
 # -- the commands ------------------------------------------------------------------------
 
 
-@variables.command("set")
+# Unknown options pass through as arguments, so a VALUE like "-5" is a value.
+@variables.command("set", context_settings={"ignore_unknown_options": True})
 @click.argument("key")
 @click.argument("value")
 @click.option("--description", help="What the variable is for (kept if omitted).")
