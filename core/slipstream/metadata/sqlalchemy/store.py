@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 
 import sqlalchemy as sa
 
 from slipstream.metadata.base import SchemaStatus, StoreContext
 from slipstream.metadata.secrets import SecretBox
-from slipstream.metadata.sqlalchemy import migrate
 from slipstream.metadata.sqlalchemy._admin import AdminMixin
 from slipstream.metadata.sqlalchemy._claims import ClaimsMixin
 from slipstream.metadata.sqlalchemy._dags import DagsMixin
@@ -16,6 +16,13 @@ from slipstream.metadata.sqlalchemy._runs import RunsMixin
 from slipstream.metadata.sqlalchemy._xcom import XComMixin
 from slipstream.metadata.sqlalchemy.engine import make_engine
 from slipstream.metadata.sqlalchemy.schema import metadata
+
+
+def _migrations() -> ModuleType:
+    """Alembic is imported only by the commands that migrate or check (it costs ~0.1 s)."""
+    from slipstream.metadata.sqlalchemy import migrate
+
+    return migrate
 
 
 class SqlAlchemyStore(DagsMixin, RunsMixin, ClaimsMixin, XComMixin, AdminMixin):
@@ -41,12 +48,12 @@ class SqlAlchemyStore(DagsMixin, RunsMixin, ClaimsMixin, XComMixin, AdminMixin):
 
     def migrate(self) -> None:
         with self._write() as conn:
-            migrate.upgrade(conn)
+            _migrations().upgrade(conn)
 
     def check(self) -> SchemaStatus:
-        head = migrate.head_revision()
+        head = _migrations().head_revision()
         with self._turns, self._connect() as conn:  # not _read(): it asks check() on errors
-            current = migrate.current_revision(conn)
+            current = _migrations().current_revision(conn)
         if current == head:
             return SchemaStatus(
                 ok=True, current=current, head=head, message=f"schema is up to date ({head})"
@@ -54,7 +61,7 @@ class SqlAlchemyStore(DagsMixin, RunsMixin, ClaimsMixin, XComMixin, AdminMixin):
         if current is None:
             message = "the database has no slipstream schema: run `slipstream db migrate`"
         else:
-            known = {rev.revision for rev in migrate.all_revisions()}
+            known = {rev.revision for rev in _migrations().all_revisions()}
             message = (
                 f"schema is at {current}, this slipstream needs {head}: run `slipstream db migrate`"
                 if current in known
@@ -66,6 +73,6 @@ class SqlAlchemyStore(DagsMixin, RunsMixin, ClaimsMixin, XComMixin, AdminMixin):
     def reset(self) -> None:
         with self._write() as conn:
             metadata.drop_all(conn)
-            version_table = sa.Table(migrate.VERSION_TABLE, sa.MetaData())
+            version_table = sa.Table(_migrations().VERSION_TABLE, sa.MetaData())
             version_table.drop(conn, checkfirst=True)
         self.migrate()
