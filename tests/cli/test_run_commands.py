@@ -183,3 +183,48 @@ def test_scheduler_on_an_unmigrated_store_says_to_migrate(
 
     assert result.returncode == 1
     assert "slipstream db migrate" in result.stderr
+
+
+def test_tasks_run_runs_a_queued_try_once_and_records_it(
+    slipstream: CliRun, project: dict[str, str], home: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    from slipstream.execution.worker import dag_file_for
+    from slipstream.executors.base import TaskInstanceKey, Workload
+    from slipstream.runtime import Slipstream
+
+    environ = {"SLIPSTREAM_HOME": str(home), **project}
+    with Slipstream({"core.executor": "sequential"}, environ=environ) as app:
+        app.parse()
+        run = app.trigger("good", conf={"n": 4})
+        app.start()
+        app.scheduler.start_run(run)
+        now = datetime.now(UTC)
+        current = app.store.get_dag_run("good", run.run_id)
+        assert current is not None
+        app.scheduler.schedule_run(current, now)
+        app.scheduler.queue_tasks(now)
+        ti = app.store.list_task_instances(dag_ids=["good"], limit=None).items[0]
+        version = app.store.get_dag_version("good")
+        assert ti.state == "queued" and version is not None
+        workload = Workload(
+            key=TaskInstanceKey(
+                dag_id="good", run_id=run.run_id, task_id="double", try_number=ti.try_number
+            ),
+            dag_file=dag_file_for(version.serialized),
+        )
+
+    first = slipstream("tasks", "run", "--workload", workload.to_json(), env=project)
+    second = slipstream("tasks", "run", "--workload", workload.to_json(), env=project)
+    bad = slipstream("tasks", "run", "--workload", '{"key": 1}', env=project)
+
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["state"] == "success"
+    assert second.returncode == 2 and "Not run: the try is no longer queued" in second.stderr
+    assert bad.returncode == 2 and "not a workload record" in bad.stderr
+    with sqlite3.connect(home / "slipstream.db") as conn:
+        state, try_number = conn.execute(
+            "select state, try_number from task_instance where task_id = 'double'"
+        ).fetchone()
+    assert (state, try_number) == ("success", 1)

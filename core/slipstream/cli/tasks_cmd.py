@@ -215,3 +215,33 @@ def clear(
             return
         result = clear_task_instances(store, dag_id, **kwargs)
         click.echo(f"Cleared {len(result.cleared)} task instance(s) in {len(result.runs)} run(s).")
+
+
+@tasks.command("run")
+@click.option("--workload", "workload_json", required=True, help="The workload record, as JSON.")
+def run(workload_json: str) -> None:
+    """Run one try described by a workload, here, and record it in the store: the
+    worker entry point of executors that start a process per try."""
+    from slipstream.execution.worker import run_workload
+    from slipstream.executors.base import Workload
+    from slipstream.runtime import Slipstream
+
+    try:
+        workload = Workload.from_json(workload_json)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise click.BadParameter(f"not a workload record: {exc}", param_hint="--workload") from None
+    with Slipstream(migrate=False) as app:
+        report = run_workload(
+            app.store,
+            app.loader,
+            workload,
+            log_folder=app.config["logging.base_log_folder"],
+            plugins=app.plugins,
+            heartbeat_interval=app.config["scheduler.task_heartbeat_interval"],
+        )
+    click.echo(json.dumps(report, default=str))
+    if report.get("abandoned"):
+        click.echo(f"Not run: {report['abandoned']}", err=True)
+        sys.exit(2)
+    if report.get("state") not in ("success", "skipped", "up_for_reschedule"):
+        sys.exit(1)
