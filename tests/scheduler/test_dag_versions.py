@@ -77,3 +77,30 @@ def test_a_running_run_finishes_on_its_own_version(make_app: MakeApp, tmp_path: 
     assert new.dag_version_id == versions[1].id
     assert app.task_states(new) == {"a": "success", "c": "success"}
     assert app.xcom(new, "c") == "a2+c"
+
+
+def test_a_corrupt_or_missing_file_mid_run_does_not_stop_the_run(
+    make_app: MakeApp, tmp_path: Path
+) -> None:
+    folder = tmp_path / "home" / "dags"
+    folder.mkdir(parents=True)
+    path = folder / "evolving.py"
+    path.write_text(SOURCE.format(body=V1))
+    app = make_app(**{"core.dags_folder": str(folder)})
+    app.parse()
+    first = app.trigger("evolving", run_id="first")
+    second = app.trigger("evolving", run_id="second")
+
+    path.write_text("from slipstream import DAG\ndef half_saved(:\n")
+    os.utime(path, (time.time() + 5, time.time() + 5))
+    app.parse()
+    broken = app.store.list_import_errors().items
+    done = app.wait(first)
+    path.unlink()
+    app.parse()
+    gone = app.wait(second)
+
+    assert len(broken) == 1 and "SyntaxError" in broken[0].stacktrace
+    assert done.state == "success" and app.xcom(done, "b") == "a1+b"
+    assert gone.state == "success" and app.xcom(gone, "b") == "a1+b"
+    assert app.store.get_dag("evolving").is_active is False  # type: ignore[union-attr]

@@ -27,6 +27,17 @@ class TaskLogError(SlipstreamError):
     """The task log cannot be written (no space, no permission)."""
 
 
+class _TaskLogHandler(logging.FileHandler):
+    """A file handler that remembers a failed write instead of printing it to stderr."""
+
+    error: OSError | None = None
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError) and self.error is None:
+            self.error = exc
+
+
 def log_path(base: Path, key: TaskInstanceKey) -> Path:
     folder = base / f"dag_id={key.dag_id}" / f"run_id={key.run_id}" / f"task_id={key.task_id}"
     if key.map_index >= 0:
@@ -63,7 +74,7 @@ def task_log(path: Path, *, echo: bool = False, capture_output: bool = True) -> 
     """Send the task logger (and, with ``capture_output``, stdout/stderr) to ``path``."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handler: logging.Handler = logging.FileHandler(path, encoding="utf-8", delay=False)
+        handler = _TaskLogHandler(path, encoding="utf-8", delay=False)
     except OSError as exc:
         raise TaskLogError(f"cannot write the task log {path}: {exc}") from exc
     handler.setFormatter(logging.Formatter(FORMAT))
@@ -86,8 +97,13 @@ def task_log(path: Path, *, echo: bool = False, capture_output: bool = True) -> 
             yield path
     finally:
         logger.removeHandler(handler)
-        handler.close()
+        try:
+            handler.close()
+        except OSError as exc:
+            handler.error = handler.error or exc
         if console is not None:
             logger.removeHandler(console)
         logger.setLevel(previous_level)
         logger.propagate = previous_propagate
+    if handler.error is not None:
+        raise TaskLogError(f"cannot write the task log {path}: {handler.error}")

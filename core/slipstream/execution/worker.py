@@ -90,6 +90,8 @@ class DagLoader:
         from slipstream.dag_processing.importer import import_dag_file
 
         path = self.path_of(dag_file)
+        if dag_file.startswith(MEMORY_PREFIX):
+            raise NotFoundError(f"DAG {dag_id!r} is not registered in this process")
         key = (path, hash(source))
         with self._lock:
             if key not in self._sources:
@@ -116,7 +118,7 @@ def run_workload(
     """Run one workload in this process and record it in the store: start, heartbeats,
     end. Returns the executor's report: the outcome with ``recorded: True``, or
     ``abandoned`` with a reason when the try was not (or no longer) queued here."""
-    from slipstream.execution.logs import log_path, task_log
+    from slipstream.execution.logs import TaskLogError, log_path, task_log
 
     recorder = TryRecorder(store, plugins)
     ti = recorder.start(workload.key, hostname=socket.gethostname(), pid=os.getpid())
@@ -136,6 +138,10 @@ def run_workload(
                 stop.set()
                 recorder.finish(ti, None, info=f"the try could not start: {exc}")
                 return {"recorded": True, "state": "failed", "error": str(exc)}
+    except TaskLogError as exc:
+        log.error("%s", exc)
+        recorder.finish(ti, None, info=str(exc))
+        return {"recorded": True, "state": "failed", "error": str(exc)}
     finally:
         stop.set()
     recorder.finish(ti, outcome)
@@ -160,13 +166,21 @@ def _run(
     run = store.get_dag_run(key.dag_id, key.run_id)
     if run is None:
         raise NotFoundError(f"dag run {key.run_id} of {key.dag_id} no longer exists")
-    dag = loader.load(key.dag_id, workload.dag_file)
-    if not dag.has_task(key.task_id) and ti.dag_version_id is not None:
-        # The file changed since this run began and no longer has the task: run the
-        # code of the run's own version, which the store kept.
+    try:
+        dag: DAG | None = loader.load(key.dag_id, workload.dag_file)
+    except NotFoundError as exc:
+        if ti.dag_version_id is None:
+            raise
+        log.warning("the DAG file cannot be used (%s); running the run's stored code", exc)
+        dag = None
+    if (dag is None or not dag.has_task(key.task_id)) and ti.dag_version_id is not None:
+        # The file changed since this run began (deleted, broken, or without this task):
+        # run the code of the run's own version, which the store kept.
         version = store.get_dag_version_by_id(ti.dag_version_id)
-        if version is not None and version.source_code:
-            dag = loader.load_source(key.dag_id, workload.dag_file, version.source_code)
+        if version is None or not version.source_code:
+            raise NotFoundError(f"no stored code for version {ti.dag_version_id} of {key.dag_id}")
+        dag = loader.load_source(key.dag_id, workload.dag_file, version.source_code)
+    assert dag is not None
     # A rescheduled sensor keeps the start of its first poke: its timeout counts from there.
     first_started = ti.start_date if ti.reschedule_at is not None else None
     return run_task(
