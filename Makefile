@@ -30,7 +30,9 @@ lint: setup
 	$(VENV)/bin/mypy
 
 bench: setup
-	$(PY) benchmarks/run.py
+	$(PY) benchmarks/run.py --store sqlite
+	$(PY) benchmarks/run.py --store postgresql
+	$(PY) benchmarks/run.py chain_100 fanout_1000 --executor sequential
 
 clean:
 	rm -rf $(VENV)

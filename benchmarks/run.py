@@ -8,6 +8,7 @@ figures are the scheduler's and the workers' own, without a server in between.
     chain_100     100 no-op tasks in a line (hop latency)
     dags_100x10   100 DAGs of 10 tasks, triggered together
     backfill_365  a 3-task daily DAG over a year
+    idle_scheduler  CPU and memory of a scheduler with nothing to do
 
 ``--store postgresql`` runs them on a PostgreSQL started from the system's
 binaries (or ``SLIPSTREAM_TEST_POSTGRES_URL``).
@@ -181,6 +182,59 @@ def bench_backfill(store_url: str, executor: str) -> dict[str, Any]:
     }
 
 
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def bench_idle(store_url: str, executor: str, seconds: float = 10.0) -> dict[str, Any]:
+    """A ``slipstream scheduler`` process with the example DAGs parsed and nothing to do."""
+    with tempfile.TemporaryDirectory() as home:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SLIPSTREAM")}
+        env.update(
+            {
+                "SLIPSTREAM_HOME": home,
+                "SLIPSTREAM__CORE__METADATA": store_url.replace("{home}", home),
+                "SLIPSTREAM__CORE__EXECUTOR": executor,
+            }
+        )
+        with Slipstream(environ=env) as app:
+            app.parse()
+        began = time.perf_counter()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "slipstream", "scheduler"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            time.sleep(3)  # started, first passes done
+            startup = time.perf_counter() - began
+            cpu_before = _cpu_seconds(proc.pid)
+            time.sleep(seconds)
+            cpu = _cpu_seconds(proc.pid) - cpu_before
+            rss = _rss_mb(proc.pid)
+        finally:
+            proc.terminate()
+            proc.wait(15)
+    return {
+        "workload": "idle_scheduler",
+        "executor": executor,
+        "store": store_url.split(":", 1)[0],
+        "window_s": seconds,
+        "cpu_percent": round(100 * cpu / seconds, 2),
+        "scheduler_rss_mb": round(rss, 1),
+        "measured_after_s": round(startup, 1),
+    }
+
+
 def workload(name: str, store_url: str, executor: str) -> dict[str, Any]:
     if name == "fanout_1000":
         return measure(name, store_url, [fanout(1000)], executor, lambda a: [a.trigger("fanout")])
@@ -193,10 +247,12 @@ def workload(name: str, store_url: str, executor: str) -> dict[str, Any]:
         )
     if name == "backfill_365":
         return bench_backfill(store_url, executor)
+    if name == "idle_scheduler":
+        return bench_idle(store_url, executor)
     raise SystemExit(f"unknown workload {name!r}")
 
 
-NAMES = ("chain_100", "fanout_1000", "dags_100x10", "backfill_365")
+NAMES = ("chain_100", "fanout_1000", "dags_100x10", "backfill_365", "idle_scheduler")
 
 
 def main() -> None:
@@ -207,11 +263,22 @@ def main() -> None:
     parser.add_argument("--store", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--executor", default="local")
     args = parser.parse_args()
+    if args.store == "postgresql" and not os.environ.get("SLIPSTREAM_TEST_POSTGRES_URL"):
+        # A throwaway PostgreSQL from the system's binaries, the same one the tests use.
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+        from tests.services import start_postgres
+
+        with start_postgres() as server:
+            os.environ["SLIPSTREAM_TEST_POSTGRES_URL"] = server.create_database()
+            run_all(args)
+        return
+    run_all(args)
+
+
+def run_all(args: argparse.Namespace) -> None:
     store_url = "sqlite:///{home}/bench.db"
     if args.store == "postgresql":
-        store_url = os.environ.get("SLIPSTREAM_TEST_POSTGRES_URL", "")
-        if not store_url:
-            raise SystemExit("set SLIPSTREAM_TEST_POSTGRES_URL to a PostgreSQL database URL")
+        store_url = os.environ["SLIPSTREAM_TEST_POSTGRES_URL"]
     for name in args.names:
         # One process per workload, so peak RSS figures belong to that workload alone.
         if len(args.names) > 1:

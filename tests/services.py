@@ -314,7 +314,7 @@ def _postgres_bindir() -> Path:
 
 
 @contextlib.contextmanager
-def _start_postgres() -> Iterator[PostgresServer]:
+def start_postgres() -> Iterator[PostgresServer]:
     bindir = _postgres_bindir()
     if os.geteuid() == 0 and shutil.which("runuser") is None:
         _missing("runuser (PostgreSQL refuses to run as root)", "util-linux")
@@ -360,7 +360,7 @@ def _start_postgres() -> Iterator[PostgresServer]:
 
 
 @contextlib.contextmanager
-def _start_mariadb() -> Iterator[MysqlServer]:
+def start_mariadb() -> Iterator[MysqlServer]:
     mariadbd = shutil.which("mariadbd") or shutil.which("mariadbd", path="/usr/sbin")
     install_db = shutil.which("mariadb-install-db")
     if mariadbd is None or install_db is None:
@@ -414,7 +414,7 @@ def postgres_server() -> Iterator[DatabaseServer]:
     if override:
         yield PostgresServer(make_url(override))
         return
-    with _timed("PostgreSQL", _start_postgres()) as server:
+    with _timed("PostgreSQL", start_postgres()) as server:
         yield server
 
 
@@ -433,7 +433,7 @@ def mysql_server() -> Iterator[DatabaseServer]:
     if override:
         yield MysqlServer(make_url(override))
         return
-    with _timed("MariaDB", _start_mariadb()) as server:
+    with _timed("MariaDB", start_mariadb()) as server:
         yield server
 
 
