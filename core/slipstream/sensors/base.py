@@ -85,9 +85,9 @@ class BaseSensorOperator(BaseOperator):
             delay = min(delay, self.max_wait.total_seconds())
         return float(delay)
 
-    def next_poke_delay(self, context: Mapping[str, Any], poke_count: int) -> float:
-        """Seconds until the next poke. A sensor that knows when its condition will hold
-        (a time) overrides this to wake exactly then; the timeout still caps it."""
+    def next_poke_delay(self, context: Mapping[str, Any], poke_count: int, now: datetime) -> float:
+        """Seconds from ``now`` until the next poke. A sensor that knows when its condition
+        will hold (a time) overrides this to wake exactly then; the timeout still caps it."""
         return self.next_poke_interval(poke_count)
 
     def _reschedule_poke_count(self, elapsed: float) -> int:
@@ -122,7 +122,8 @@ class BaseSensorOperator(BaseOperator):
                 if isinstance(result, PokeReturnValue):
                     return result.xcom_value
                 return None
-            elapsed = (datetime.now(UTC) - started).total_seconds()
+            now = datetime.now(UTC)
+            elapsed = (now - started).total_seconds()
             if elapsed >= limit:
                 message = (
                     f"sensor timed out after {elapsed:.1f}s (timeout {self.timeout}); "
@@ -134,8 +135,8 @@ class BaseSensorOperator(BaseOperator):
             if self.mode == "reschedule":
                 poke_count = self._reschedule_poke_count(elapsed)
             # Never sleep past the timeout: the last poke happens at the deadline.
-            wait = max(0.0, min(self.next_poke_delay(context, poke_count), limit - elapsed))
+            wait = max(0.0, min(self.next_poke_delay(context, poke_count, now), limit - elapsed))
             if self.mode == "reschedule":
-                raise RescheduleTask(datetime.now(UTC) + timedelta(seconds=wait))
+                raise RescheduleTask(now + timedelta(seconds=wait))
             self.log.info("condition not met; poking again in %.1fs", wait)
             time.sleep(wait)
