@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+
 from slipstream import DAG
 from slipstream.exceptions import DagDefinitionError, FailTask, SkipTask
 from slipstream.sensors.base import BaseSensorOperator, PokeReturnValue
@@ -23,10 +24,14 @@ class CountingSensor(BaseSensorOperator):
         super().__init__(**kwargs)
         self.done_on = done_on
         self.raises = raises
-        self.pokes = 0
+        self.poked: list[datetime] = []  # shared with the copy the runner executes
+
+    @property
+    def pokes(self) -> int:
+        return len(self.poked)
 
     def poke(self, context: Mapping[str, Any]) -> bool | PokeReturnValue:
-        self.pokes += 1
+        self.poked.append(datetime.now(UTC))
         if self.raises is not None and self.pokes == 1:
             raise self.raises
         return PokeReturnValue(self.pokes == self.done_on, xcom_value={"pokes": self.pokes})
