@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+
 from slipstream import DAG
 from slipstream.execution.runner import RunInfo, TaskOutcome, run_task
 from slipstream.testing import MemoryTaskClient

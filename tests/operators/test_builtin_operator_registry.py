@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+
 from slipstream.models.baseoperator import BaseOperator
 from slipstream.plugins import OperatorSpec
 from slipstream.plugins.builtins.operators import BUILTIN_OPERATORS

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import attrs
 import pytest
+
 from slipstream import DAG, Connection
 from slipstream.exceptions import DagDefinitionError
 from slipstream.operators.http import HttpOperator, SimpleHttpOperator, base_url, join_url

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from slipstream import DAG, Connection
 from slipstream.exceptions import DagDefinitionError
 from slipstream.operators.sql import (

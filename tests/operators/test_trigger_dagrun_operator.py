@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+
 from slipstream import DAG
 from slipstream.exceptions import DagDefinitionError
 from slipstream.operators.trigger_dagrun import TriggerDagRunOperator

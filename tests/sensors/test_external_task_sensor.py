@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+
 from slipstream import DAG
 from slipstream.exceptions import DagDefinitionError
 from slipstream.sensors.external_task import ExternalTaskSensor

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from slipstream import DAG
 from slipstream.exceptions import DagDefinitionError
 from slipstream.sensors.base import PokeReturnValue
