@@ -54,6 +54,14 @@ class ParamValidationError(SlipstreamException):
     """A DAG run's conf does not satisfy the DAG's params."""
 
 
+class DagNotFound(SlipstreamException):
+    """A DAG asked for by id (to trigger it, say) does not exist."""
+
+
+class DagRunAlreadyExists(SlipstreamException):
+    """A run with this run id (or logical date) already exists for the DAG."""
+
+
 # Airflow's names, so that a ported DAG changes only its imports.
 AirflowException = SlipstreamException
 AirflowSkipException = SkipTask

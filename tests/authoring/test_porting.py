@@ -102,6 +102,22 @@ AIRFLOW_IMPORTS: dict[str, dict[str, str]] = {
         **{name: "slipstream.operators.python" for name in _PYTHON_OPERATORS},
         "get_current_context": "slipstream",
     },
+    # Operators and sensors of the standard, http and common.sql providers
+    "airflow.providers.http.operators.http": {"HttpOperator": "slipstream.operators.http"},
+    "airflow.providers.common.sql.operators.sql": {
+        "SQLExecuteQueryOperator": "slipstream.operators.sql"
+    },
+    **{
+        f"{prefix}.{module}": {name: f"slipstream.{module}"}
+        for prefix in ("airflow", "airflow.providers.standard")
+        for module, name in (
+            ("operators.trigger_dagrun", "TriggerDagRunOperator"),
+            ("sensors.python", "PythonSensor"),
+            ("sensors.filesystem", "FileSensor"),
+            ("sensors.time_delta", "TimeDeltaSensor"),
+            ("sensors.external_task", "ExternalTaskSensor"),
+        )
+    },
 }
 
 

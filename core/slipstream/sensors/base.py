@@ -7,6 +7,7 @@ In ``poke`` mode the sensor holds its worker slot and sleeps between pokes; in
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Mapping
@@ -15,7 +16,14 @@ from typing import Any
 
 import attrs
 
-from slipstream.exceptions import DagDefinitionError, RescheduleTask, SensorTimeout, SkipTask
+from slipstream.exceptions import (
+    DagDefinitionError,
+    FailTask,
+    RescheduleTask,
+    SensorTimeout,
+    SkipTask,
+    TaskTimeout,
+)
 from slipstream.models.baseoperator import BaseOperator, as_timedelta
 
 MODES = ("poke", "reschedule")
@@ -72,19 +80,38 @@ class BaseSensorOperator(BaseOperator):
         base = self.poke_interval.total_seconds()
         if not self.exponential_backoff:
             return base
-        delay = base * (2 ** max(poke_count - 1, 0)) * random.uniform(0.9, 1.1)
+        delay = base * (2.0 ** max(poke_count - 1, 0)) * random.uniform(0.9, 1.1)
         if self.max_wait is not None:
             delay = min(delay, self.max_wait.total_seconds())
         return float(delay)
+
+    def next_poke_delay(self, context: Mapping[str, Any], poke_count: int, now: datetime) -> float:
+        """Seconds from ``now`` until the next poke. A sensor that knows when its condition
+        will hold (a time) overrides this to wake exactly then; the timeout still caps it."""
+        return self.next_poke_interval(poke_count)
+
+    def _reschedule_poke_count(self, elapsed: float) -> int:
+        """Which poke this is, in reschedule mode, where no count survives between tries.
+
+        With doubling waits, poke ``k`` happens about ``base * (2**(k-1) - 1)`` seconds
+        after the first one; invert that so that exponential backoff keeps growing.
+        """
+        base = self.poke_interval.total_seconds()
+        if not self.exponential_backoff or base <= 0:
+            return 1
+        return round(math.log2(max(elapsed, 0.0) / base + 1)) + 1
 
     def execute(self, context: Mapping[str, Any]) -> Any:
         ti = context.get("ti")
         started = getattr(ti, "first_attempt_started_at", None) or datetime.now(UTC)
         poke_count = getattr(ti, "poke_count", 0)
+        limit = self.timeout.total_seconds()
         while True:
             poke_count += 1
             try:
                 result = self.poke(context)
+            except (SkipTask, FailTask, RescheduleTask, TaskTimeout):
+                raise  # a decision, not a flaky poke: silent_fail does not hide it
             except Exception:
                 if self.silent_fail:
                     self.log.exception("poke raised; silent_fail is on, poking again")
@@ -95,14 +122,21 @@ class BaseSensorOperator(BaseOperator):
                 if isinstance(result, PokeReturnValue):
                     return result.xcom_value
                 return None
-            elapsed = (datetime.now(UTC) - started).total_seconds()
-            if elapsed > self.timeout.total_seconds():
-                message = f"sensor timed out after {elapsed:.0f}s (timeout {self.timeout})"
+            now = datetime.now(UTC)
+            elapsed = (now - started).total_seconds()
+            if elapsed >= limit:
+                message = (
+                    f"sensor timed out after {elapsed:.1f}s (timeout {self.timeout}); "
+                    f"condition not met after {poke_count} poke(s)"
+                )
                 if self.soft_fail:
                     raise SkipTask(message)
                 raise SensorTimeout(message)
-            wait = self.next_poke_interval(poke_count)
             if self.mode == "reschedule":
-                raise RescheduleTask(datetime.now(UTC) + timedelta(seconds=wait))
+                poke_count = self._reschedule_poke_count(elapsed)
+            # Never sleep past the timeout: the last poke happens at the deadline.
+            wait = max(0.0, min(self.next_poke_delay(context, poke_count, now), limit - elapsed))
+            if self.mode == "reschedule":
+                raise RescheduleTask(now + timedelta(seconds=wait))
             self.log.info("condition not met; poking again in %.1fs", wait)
             time.sleep(wait)
