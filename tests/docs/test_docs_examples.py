@@ -122,9 +122,9 @@ CHECKS: dict[str, str] = {
         assert manager.operators()["greet"].record.load() is GreetOperator
 
         out = HOME / "greetings.txt"
-        source = (PROJECT / "dags" / "greetings.py").read_text()
-        (PROJECT / "dags" / "greetings.py").write_text(source.replace("/tmp/greetings.txt", str(out)))
-        dag = runpy.run_path(str(PROJECT / "dags" / "greetings.py"))["hello"].dag
+        dag_file = PROJECT / "dags" / "greetings.py"
+        dag_file.write_text(dag_file.read_text().replace("/tmp/greetings.txt", str(out)))
+        dag = runpy.run_path(str(dag_file))["hello"].dag
         with Slipstream(SETTINGS, dags=[dag], plugins=[plugin], **ISOLATED) as app:
             run = app.trigger("greetings", conf={"who": "slipstream"},
                               logical_date=datetime(2024, 5, 1, tzinfo=UTC))

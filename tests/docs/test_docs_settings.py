@@ -46,5 +46,7 @@ def test_documented_settings_exist() -> None:
 
 @pytest.mark.parametrize("hook", HOOKS)
 def test_hook_is_documented(hook: str) -> None:
-    pages = "\n".join(p.read_text(encoding="utf-8") for p in sorted((DOCS / "plugins").glob("*.md")))
+    pages = "\n".join(
+        page.read_text(encoding="utf-8") for page in sorted((DOCS / "plugins").glob("*.md"))
+    )
     assert re.search(rf"`{hook}`", pages), f"hook {hook} is not described in docs/plugins/"
