@@ -68,8 +68,8 @@ def slipstream_settings() -> Iterator[SettingSpec]:
         section="core",
         key="fernet_key",
         secret=True,
-        description="Key that encrypts connection passwords and extras at rest "
-        "(generated into the home on first use when unset).",
+        description="Key that encrypts variable values and connection passwords and extras "
+        "at rest (generated into the home on first use when unset).",
     )
     yield SettingSpec(
         section="core",
