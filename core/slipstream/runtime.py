@@ -2,7 +2,8 @@
 
     from slipstream.runtime import Slipstream
 
-    with Slipstream({"core.metadata": "sqlite://"}, dags=[my_dag]) as app:
+    with Slipstream({"core.metadata": "sqlite://", "core.executor": "sequential"},
+                    dags=[my_dag]) as app:
         run = app.trigger("my_dag", conf={"n": 3})
         app.wait(run)
         assert app.task_states(run) == {"extract": "success", ...}
@@ -133,11 +134,22 @@ class Slipstream:
             self.register(*dags)
 
     def _build_executor(self) -> Executor:
-        registered = self.plugins.executor(self.config["core.executor"])
+        name = self.config["core.executor"]
+        registered = self.plugins.executor(name)
         if registered.record.unavailable:
             raise UnavailableError(
-                f"core.executor = {self.config['core.executor']!r} "
+                f"core.executor = {name!r} "
                 f"(from {self.config.source('core.executor')}): {registered.record.unavailable}"
+            )
+        url = str(self.config["core.metadata"])
+        in_memory = url.startswith("sqlite") and (
+            url.rstrip("/").endswith(":") or ":memory:" in url
+        )
+        if in_memory and name != "sequential":
+            raise UnavailableError(
+                f"core.metadata = {url!r} is an in-memory SQLite database, which only this "
+                f"process can see: use core.executor = 'sequential' with it (not {name!r}), "
+                f"or a SQLite file"
             )
         return registered.record.factory(
             ExecutorContext(
@@ -162,7 +174,16 @@ class Slipstream:
     # -- DAGs -----------------------------------------------------------------------------
 
     def register(self, *dags: DAG, paused: bool = False) -> list[str]:
-        """Make DAG objects built in this process known to the store and the workers."""
+        """Make DAG objects built in this process known to the store and the workers.
+
+        With an executor that forks workers, register every DAG before the first
+        run starts: forks made earlier cannot see DAGs added later.
+        """
+        if self._started and self.config["core.executor"] != "sequential":
+            raise UnavailableError(
+                "register DAGs before starting runs: the "
+                f"{self.config['core.executor']!r} executor's workers were forked already"
+            )
         for dag in dags:
             self.loader.in_memory[dag.dag_id] = dag
         ids = self.processor.register(dags)

@@ -41,6 +41,9 @@ def test_installed_plugin_distributions_register_through_entry_points(slipstream
     }
     assert {"sqlite", "postgresql"} <= set(_registered(plugins, "metadata_backends"))
     assert all(p["status"] == "active" for p in plugins)
+    by_name = {p["name"]: p for p in plugins}
+    assert "not implemented yet" in by_name["celery_executor"]["unavailable"]["executors"]["celery"]
+    assert by_name["local_executor"]["unavailable"] == {}
 
 
 def test_a_plugin_that_raises_on_import_is_listed_as_broken_and_the_rest_work(
@@ -71,8 +74,9 @@ def test_plugins_list_table_shows_status_and_registrations(slipstream: CliRun) -
         "active",
         "executors:",
         "celery",
+        "(unavailable)",
     ]
-    assert any("queue_backends: redis, amqp" in line for line in lines)
+    assert any("queue_backends: redis (unavailable), amqp (unavailable)" in line for line in lines)
     broken = next(line for line in lines if line.startswith("fake_broken"))
     assert "failed: ImportError: this plugin is broken on purpose" in broken
 

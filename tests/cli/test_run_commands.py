@@ -228,3 +228,17 @@ def test_tasks_run_runs_a_queued_try_once_and_records_it(
             "select state, try_number from task_instance where task_id = 'double'"
         ).fetchone()
     assert (state, try_number) == ("success", 1)
+
+
+def test_dags_test_runs_only_its_own_run(
+    slipstream: CliRun, project: dict[str, str], home: Path
+) -> None:
+    slipstream("db", "migrate", env=project)
+    slipstream("dags", "trigger", "good", "--run-id", "waiting", env=project)
+    slipstream("dags", "unpause", "good", env=project)
+
+    result = slipstream("dags", "test", "bad", env=project)
+
+    assert result.returncode == 1
+    # The unpaused DAG's queued run was left alone, and no scheduled run was created.
+    assert [r for r in runs_in(home) if r[0] == "good"] == [("good", "waiting", "queued")]

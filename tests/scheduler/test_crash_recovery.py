@@ -180,6 +180,21 @@ def project(
     return env, log
 
 
+def processes_of(home: Path) -> list[int]:
+    """Processes whose environment names this test's home (schedulers and their zygotes)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if f"SLIPSTREAM_HOME={home}".encode() in environ.split(b"\0"):
+            found.append(int(entry.name))
+    return found
+
+
 def embedded(env: dict[str, str]) -> Slipstream:
     return Slipstream(environ=env, migrate=True)
 
@@ -217,6 +232,9 @@ def test_a_killed_scheduler_is_replaced_and_no_try_runs_twice(
             what="the run to finish",
         )
         states = app.task_states(run)
+        # The dead scheduler's zygote left once its try ended: only the new
+        # scheduler and its zygote remain.
+        wait_for(lambda: len(processes_of(tmp_path)) <= 2, timeout=20, what="the old zygote to exit")
 
     assert set(states.values()) == {"success"}
     lines = Counter(line.rsplit(" ", 1)[0] for line in log.read_text().splitlines())

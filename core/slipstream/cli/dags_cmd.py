@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 @click.group("dags")
 def dags() -> None:
-    """DAGs: list, show, check, trigger, test."""
+    """DAGs: list, show, import-errors, trigger, test, backfill, pause, list-runs."""
 
 
 def dag_row(dag: SerializedDag) -> dict[str, Any]:
@@ -223,6 +223,7 @@ def test(dag_id: str, logical_date: str | None, conf: str | None, timeout: float
             triggered_by="dags test",
             run_type=DagRunType.MANUAL,
         )
+        app.scheduler.focus = {(dag_id, run.run_id)}  # this run only, nothing else
         final = app.wait(run, timeout=timeout)
         click.echo(render_states(app, final))
         click.echo(f"Run {final.run_id} of {dag_id}: {final.state.value}")

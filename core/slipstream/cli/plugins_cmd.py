@@ -21,8 +21,14 @@ def list_plugins(output: str) -> None:
     rows = [attrs.asdict(info) for info in get_state().manager.describe()]
     for row in rows:
         if output == "table":
+            off = row["unavailable"]
             row["provides"] = "\n".join(
-                f"{family}: {', '.join(names)}" for family, names in row["provides"].items()
+                f"{family}: "
+                + ", ".join(
+                    f"{name} (unavailable)" if name in off.get(family, {}) else name
+                    for name in names
+                )
+                for family, names in row["provides"].items()
             )
             if row["error"]:
                 row["status"] = f"{row['status']}: {row['error']}"

@@ -81,6 +81,7 @@ def dag_processor(num_runs: int | None) -> None:
     _stop_on_signals(stop)
     interval = app.config["dag_processor.scan_interval"]
     log.info("dag processor watching %s", app.config["core.dags_folder"])
+    app.plugins.notify("on_starting", component=app.processor)
     passes = 0
     try:
         while not stopping and (num_runs is None or passes < num_runs):
@@ -97,6 +98,7 @@ def dag_processor(num_runs: int | None) -> None:
             while not stopping and time.monotonic() < deadline:
                 time.sleep(min(0.1, interval))
     finally:
+        app.plugins.notify("before_stopping", component=app.processor)
         app.close()
 
 

@@ -7,6 +7,7 @@ from functools import cached_property
 import click
 
 from slipstream.config import Config, ConfigSources, build_config, find_sources, manager_for
+from slipstream.errors import ConfigError
 from slipstream.plugins.manager import PluginManager
 
 
@@ -20,7 +21,11 @@ class CliState:
 
     @cached_property
     def manager(self) -> PluginManager:
-        return manager_for(self.sources)
+        try:
+            sources = self.sources
+        except ConfigError:  # unreadable file: plugins load by default; `config` reports it
+            return PluginManager()
+        return manager_for(sources)
 
     @cached_property
     def config(self) -> Config:

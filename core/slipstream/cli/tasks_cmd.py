@@ -15,7 +15,7 @@ from slipstream.cli.output import emit, output_option
 
 @click.group("tasks")
 def tasks() -> None:
-    """Tasks: list, render, test, run."""
+    """Tasks: list, render, test, clear, run, states-for-dag-run."""
 
 
 @tasks.command("list")
@@ -70,9 +70,9 @@ def _conf(value: str | None) -> dict[str, Any]:
 @tasks.command("render")
 @click.argument("dag_id")
 @click.argument("task_id")
-@click.option("--logical-date", help="ISO date of the run to render for (default: now).")
+@click.option("--logical-date", "-l", help="ISO date of the run to render for (default: now).")
 @click.option("--map-index", type=int, default=-1, show_default=True)
-@click.option("--conf", help="Run conf as a JSON object.")
+@click.option("--conf", "-c", help="Run conf as a JSON object.")
 def render(
     dag_id: str, task_id: str, logical_date: str | None, map_index: int, conf: str | None
 ) -> None:
@@ -121,9 +121,9 @@ def render(
 @tasks.command("test")
 @click.argument("dag_id")
 @click.argument("task_id")
-@click.option("--logical-date", help="ISO date of the run (default: now).")
+@click.option("--logical-date", "-l", help="ISO date of the run (default: now).")
 @click.option("--map-index", type=int, default=-1, show_default=True)
-@click.option("--conf", help="Run conf as a JSON object.")
+@click.option("--conf", "-c", help="Run conf as a JSON object.")
 def test(
     dag_id: str, task_id: str, logical_date: str | None, map_index: int, conf: str | None
 ) -> None:

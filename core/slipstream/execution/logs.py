@@ -60,7 +60,7 @@ class _LoggerStream(io.TextIOBase):
         self._buffer += text
         while "\n" in self._buffer:
             line, self._buffer = self._buffer.split("\n", 1)
-            self._logger.log(self._level, "%s", line)
+            self._logger.log(self._level, "%s", line, stacklevel=2)
         return len(text)
 
     def flush(self) -> None:

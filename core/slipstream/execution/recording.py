@@ -133,7 +133,9 @@ class TryRecorder:
             if outcome is not None and new == TIS.UP_FOR_RESCHEDULE
             else None,
         }
-        dag = self.dag_for(current)
+        # The serialized DAG can be large: read it only when a retry or a skip needs it.
+        needs_dag = new == TIS.UP_FOR_RETRY or bool(outcome and outcome.skip_downstream)
+        dag = self.dag_for(current) if needs_dag else None
         if new == TIS.UP_FOR_RETRY and dag is not None and current.task_id in dag.tasks:
             task = dag.tasks[current.task_id]
             fields["next_retry_at"] = ended + retry_delay(

@@ -99,7 +99,7 @@ class ListenerSpecs:
 
     @_hookspec
     def on_starting(self, component: Any) -> None:
-        """A slipstream component (scheduler, dag processor, api server) starts."""
+        """A slipstream component (the scheduler, the dag processor) starts."""
 
     @_hookspec
     def before_stopping(self, component: Any) -> None:
@@ -121,7 +121,10 @@ class ListenerSpecs:
 
     @_hookspec
     def on_task_instance_skipped(self, previous_state: Any, task_instance: Any) -> None:
-        """A task instance was skipped by itself (``SkipTask``), a branch or a short-circuit."""
+        """A task instance skipped itself (it raised ``SkipTask``).
+
+        Task instances skipped by a branch, a short-circuit or their trigger rule
+        never ran, and are not reported here (as in Airflow)."""
 
     @_hookspec
     def on_dag_run_running(self, dag_run: Any, msg: str) -> None:

@@ -344,11 +344,16 @@ class PluginManager:
     def describe(self) -> list[PluginInfo]:
         """Every plugin, its status, and what it registered (for ``plugins list`` and the API)."""
         provides: dict[str, dict[str, list[str]]] = {name: {} for name in self._sources}
+        unavailable: dict[str, dict[str, dict[str, str]]] = {name: {} for name in self._sources}
         for family, spec in FAMILIES.items():
             for registered in self._collect(spec.hook, spec.record_type):
-                provides[registered.plugin].setdefault(family, []).extend(
-                    spec.keys(registered.record)
-                )
+                keys = list(spec.keys(registered.record))
+                provides[registered.plugin].setdefault(family, []).extend(keys)
+                reason = getattr(registered.record, "unavailable", None)
+                if reason:
+                    unavailable[registered.plugin].setdefault(family, {}).update(
+                        dict.fromkeys(keys, reason)
+                    )
         listeners = self._listener_names()
         for plugin_name, events in listeners.items():
             provides[plugin_name]["listeners"] = events
@@ -361,6 +366,7 @@ class PluginManager:
                 status=source.status,
                 error=source.error,
                 provides=provides.get(source.name, {}),
+                unavailable=unavailable.get(source.name, {}),
             )
             for source in self._sources.values()
         ]

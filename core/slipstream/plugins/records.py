@@ -179,3 +179,5 @@ class PluginInfo:
     status: str  # "active" | "disabled" | "failed"
     error: str | None = None
     provides: dict[str, list[str]] = attrs.field(factory=dict)
+    #: family -> name -> why a registration cannot be used here (``unavailable``)
+    unavailable: dict[str, dict[str, str]] = attrs.field(factory=dict)

@@ -61,6 +61,7 @@ class Backfill:
     def run(self, *, timeout: float, progress: Callable[[int], object] = lambda n: None) -> None:
         app = self.app
         app.start()
+        app.scheduler.focus = set()  # only the backfill's own runs, added as they start
         pending = deque(self.dates)
         active: set[str] = set()
         deadline = time.monotonic() + timeout
@@ -78,6 +79,8 @@ class Backfill:
                     if existing[0].state.finished:
                         progress(1)
                     else:
+                        app.scheduler.focus.add((self.dag_id, existing[0].run_id))
+                        app.scheduler.start_run(existing[0])  # if it was only queued
                         active.add(existing[0].run_id)
                     continue
                 run = app.store.create_dag_run(
@@ -94,6 +97,7 @@ class Backfill:
                         triggered_by="backfill",
                     )
                 )
+                app.scheduler.focus.add((self.dag_id, run.run_id))
                 app.scheduler.start_run(run)
                 active.add(run.run_id)
             if time.monotonic() > deadline:

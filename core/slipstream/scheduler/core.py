@@ -86,7 +86,11 @@ class Scheduler:
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._versions: dict[int, SerializedDag] = {}
         self._job_id: int | None = None
+        #: When set, only these runs are scheduled (``dags test``, backfills): no new
+        #: scheduled runs, no other queued run started, no other task queued.
+        self.focus: set[tuple[str, str]] | None = None
         self._last_full_pass = 0.0
+        self._last_beat = 0.0
         self._stop = threading.Event()
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -134,16 +138,28 @@ class Scheduler:
         full = time.monotonic() - self._last_full_pass >= self.poll_interval
         if full:
             self._last_full_pass = time.monotonic()
-            self.create_scheduled_runs(now)
-            self.start_queued_runs(now)
-            self.reap(now)
+            if self.focus is None:
+                self.create_scheduled_runs(now)
+                self.start_queued_runs(now)
+                self.reap(now)
             affected = None  # every running run
-            if self._job_id is not None:
-                self.store.heartbeat_job(self._job_id)
+            self._heartbeat()
+        if self.focus is not None:
+            affected = set(self.focus)
         if affected is None or affected:
             busy = self.schedule_runs(now, affected) or busy
         busy = self.queue_tasks(now) > 0 or busy
         return busy
+
+    def _heartbeat(self) -> None:
+        """Tell the store this scheduler lives, a few times per heartbeat timeout (each
+        beat is a write, and on SQLite writes queue behind the workers')."""
+        if self._job_id is None:
+            return
+        now = time.monotonic()
+        if now - self._last_beat >= self.scheduler_heartbeat_timeout / 6:
+            self._last_beat = now
+            self.store.heartbeat_job(self._job_id)
 
     # -- serialized DAGs ---------------------------------------------------------------
 
@@ -515,9 +531,16 @@ class Scheduler:
         slots = self.executor.open_slots()
         if slots <= 0:
             return 0
+        focus = self.focus or set()
         candidates = self.store.list_task_instances(
-            states=[TIS.SCHEDULED], order_by="-priority_weight", limit=max(slots * 4, 64)
+            states=[TIS.SCHEDULED],
+            dag_ids=sorted({dag_id for dag_id, _ in focus}),
+            run_ids=sorted({run_id for _, run_id in focus}),
+            order_by="-priority_weight",
+            limit=max(slots * 4, 64),
         ).items
+        if focus:
+            candidates = tuple(ti for ti in candidates if (ti.dag_id, ti.run_id) in focus)
         if not candidates:
             return 0
         pools = {pool.name: pool.open_slots for pool in self.store.list_pools()}

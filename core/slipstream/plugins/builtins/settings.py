@@ -52,12 +52,6 @@ def slipstream_settings() -> Iterator[SettingSpec]:
     )
     yield SettingSpec(
         section="core",
-        key="default_timezone",
-        default="UTC",
-        description="Time zone of naive datetimes in DAG files.",
-    )
-    yield SettingSpec(
-        section="core",
         key="dagbag_import_timeout",
         type="float",
         default=30.0,
@@ -145,12 +139,6 @@ def slipstream_settings() -> Iterator[SettingSpec]:
     yield SettingSpec(section="api", key="host", default="127.0.0.1", description="API bind host.")
     yield SettingSpec(
         section="api", key="port", type="int", default=8080, minimum=1, description="API port."
-    )
-    yield SettingSpec(
-        section="api",
-        key="secret_key",
-        secret=True,
-        description="Signs sessions and tokens (generated into the home on first use when unset).",
     )
     yield SettingSpec(
         section="plugins",

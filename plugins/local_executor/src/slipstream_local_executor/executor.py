@@ -71,7 +71,7 @@ class LocalExecutor(Executor):
         parent, child = ctx.Pipe(duplex=True)
         self._process = ctx.Process(
             target=serve,
-            args=(child, self._worker, self._kill_grace),
+            args=(child, parent, self._worker, self._kill_grace),
             name="slipstream-local-zygote",
             daemon=True,
         )

@@ -74,9 +74,17 @@ def _describe_exit(status: int) -> str:
     return f"the task's process exited with code {os.WEXITSTATUS(status)} without reporting"
 
 
-def serve(conn: Connection, worker: LocalWorker, kill_grace: float) -> None:
-    """The zygote's loop; runs until told to stop and its children are done."""
+def serve(
+    conn: Connection, executor_end: Connection, worker: LocalWorker, kill_grace: float
+) -> None:
+    """The zygote's loop; runs until told to stop and its children are done.
+
+    When the scheduler dies, the pipe ends: the zygote lets running tries finish
+    (they record themselves) and exits.
+    """
+    executor_end.close()  # else the pipe never ends, even when the scheduler dies
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the scheduler's to handle
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     children: dict[int, _Child] = {}
     finished: dict[int, int] = {}  # reaped already, not yet reported: pid -> wait status
     warmed: set[str] = set()
@@ -84,13 +92,13 @@ def serve(conn: Connection, worker: LocalWorker, kill_grace: float) -> None:
     parent_gone = False
 
     def send(*message: Any) -> None:
-        nonlocal parent_gone
+        nonlocal parent_gone, stopping
         if parent_gone:
             return
         try:
             conn.send(message)
-        except (BrokenPipeError, OSError):
-            parent_gone = True
+        except (BrokenPipeError, OSError):  # the scheduler is gone: finish up and leave
+            parent_gone, stopping = True, True
 
     def kill(pid: int, child: _Child, sig: int, reason: str) -> None:
         child.kill_reason = child.kill_reason or reason
