@@ -234,7 +234,9 @@ def test_a_killed_scheduler_is_replaced_and_no_try_runs_twice(
         states = app.task_states(run)
         # The dead scheduler's zygote left once its try ended: only the new
         # scheduler and its zygote remain.
-        wait_for(lambda: len(processes_of(tmp_path)) <= 2, timeout=20, what="the old zygote to exit")
+        wait_for(
+            lambda: len(processes_of(tmp_path)) <= 2, timeout=20, what="the old zygote to exit"
+        )
 
     assert set(states.values()) == {"success"}
     lines = Counter(line.rsplit(" ", 1)[0] for line in log.read_text().splitlines())
