@@ -81,6 +81,11 @@ def rss_mb(who: int) -> float:
     return resource.getrusage(who).ru_maxrss / 1024
 
 
+def cpu_s(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
 @contextmanager
 def app_for(store_url: str, *dags: DAG, executor: str) -> Iterator[Slipstream]:
     with tempfile.TemporaryDirectory() as home:
@@ -153,6 +158,8 @@ def measure(
         "hop_p95_ms": round(latencies[int(len(latencies) * 0.95) - 1], 2) if latencies else None,
         "scheduler_peak_rss_mb": round(rss_mb(resource.RUSAGE_SELF), 1),
         "worker_peak_rss_mb": round(rss_mb(resource.RUSAGE_CHILDREN), 1),
+        "scheduler_cpu_s": round(cpu_s(resource.RUSAGE_SELF), 2),
+        "workers_cpu_s": round(cpu_s(resource.RUSAGE_CHILDREN), 2),
     }
 
 
@@ -179,6 +186,8 @@ def bench_backfill(store_url: str, executor: str) -> dict[str, Any]:
         "hop_p95_ms": round(latencies[int(len(latencies) * 0.95) - 1], 2) if latencies else None,
         "scheduler_peak_rss_mb": round(rss_mb(resource.RUSAGE_SELF), 1),
         "worker_peak_rss_mb": round(rss_mb(resource.RUSAGE_CHILDREN), 1),
+        "scheduler_cpu_s": round(cpu_s(resource.RUSAGE_SELF), 2),
+        "workers_cpu_s": round(cpu_s(resource.RUSAGE_CHILDREN), 2),
     }
 
 

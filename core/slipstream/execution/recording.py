@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from slipstream.metadata.records import TaskInstance, TaskInstanceRef, TaskInstanceUpdate
 from slipstream.scheduler.retries import retry_delay
 from slipstream.serialized_dag import SerializedDag, deserialize_dag
@@ -75,8 +77,9 @@ class TryRecorder:
             ti.id, TIS.QUEUED, TIS.RUNNING, **fields
         ):
             return None
+        started = attrs.evolve(ti, state=TIS.RUNNING, **fields)
         self._notify("on_task_instance_running", TIS.QUEUED, ref)
-        return self.store.get_task_instance(ref)
+        return started
 
     def heartbeat(self, ti: TaskInstance) -> bool:
         """Say the try is alive; False if it is no longer running (cleared, marked, reaped)."""
@@ -196,7 +199,7 @@ class TryRecorder:
         )
 
     def _notify(self, event: str, previous: TIS, ref: TaskInstanceRef, **extra: Any) -> None:
-        if self.plugins is None:
+        if self.plugins is None or not self.plugins.has_listeners(event):
             return
         ti = self.store.get_task_instance(ref)
         self.plugins.notify(event, previous_state=previous, task_instance=ti, **extra)

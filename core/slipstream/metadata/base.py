@@ -262,6 +262,13 @@ class MetadataStore:
         """Task instances across runs; ``run_ids`` are matched together with ``dag_ids``."""
         raise NotImplementedError
 
+    def count_task_instance_states(
+        self, dag_id: str, run_id: str, task_ids: Collection[str] = ()
+    ) -> dict[TaskInstanceState, int]:
+        """How many task instances of one run (of ``task_ids``, if given) are in each
+        state: what the scheduler needs to evaluate trigger rules without reading rows."""
+        raise NotImplementedError
+
     def update_task_instances(self, updates: Sequence[TaskInstanceUpdate]) -> list[bool]:
         """Apply a batch of changes in one transaction; returns, per update, whether it
         applied (False only when ``expected_state`` did not match).

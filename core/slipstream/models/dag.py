@@ -146,6 +146,7 @@ class DAG:
         self.on_success_callback = as_callbacks(on_success_callback, "on_success_callback")
         self.on_failure_callback = as_callbacks(on_failure_callback, "on_failure_callback")
         self.fileloc, self.fileloc_line = _caller_location()
+        self._template_env: jinja2.Environment | None = None
         self.task_dict: dict[str, Task] = {}
         self.task_group_dict: dict[str, TaskGroup] = {}
         self._group_stack: list[TaskGroup] = []
@@ -257,17 +258,20 @@ class DAG:
     # -- templates ---------------------------------------------------------------------
 
     def get_template_env(self) -> jinja2.Environment:
+        """One Jinja environment per DAG object, built on first use (it costs milliseconds)."""
         from slipstream.templating import make_environment
 
-        searchpath = [str(Path(self.fileloc).parent), *self.template_searchpath]
-        env = make_environment(
-            searchpath=searchpath,
-            undefined=self.template_undefined,
-            native=self.render_template_as_native_obj,
-        )
-        env.globals.update(self.user_defined_macros)
-        env.filters.update(self.user_defined_filters)
-        return env
+        if self._template_env is None:
+            searchpath = [str(Path(self.fileloc).parent), *self.template_searchpath]
+            env = make_environment(
+                searchpath=searchpath,
+                undefined=self.template_undefined,
+                native=self.render_template_as_native_obj,
+            )
+            env.globals.update(self.user_defined_macros)
+            env.filters.update(self.user_defined_filters)
+            self._template_env = env
+        return self._template_env
 
     # -- misc --------------------------------------------------------------------------
 

@@ -330,6 +330,10 @@ class PluginManager:
 
     # -- listeners ---------------------------------------------------------------------
 
+    def has_listeners(self, event: str) -> bool:
+        """Whether any plugin listens to ``event`` (so callers can skip building its arguments)."""
+        return bool(getattr(self._pm.hook, event).get_hookimpls())
+
     def notify(self, event: str, **kwargs: Any) -> None:
         """Call every listener for ``event``; a listener that raises is logged, not raised."""
         hook = getattr(self._pm.hook, event)

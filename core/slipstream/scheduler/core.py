@@ -334,36 +334,66 @@ class Scheduler:
         return changed
 
     def schedule_run(self, run: DagRun, now: datetime) -> bool:
-        """Decide every undecided task instance of one run, then the run's own state."""
+        """Decide every undecided task instance of one run, then the run's own state.
+
+        Reads only undecided task instances and state counts of their upstreams, so
+        a pass costs what is left to decide, not the size of the run.
+        """
         sdag = self.dag_for_version(run.dag_version_id, run.dag_id)
-        tis = self.store.list_task_instances(
-            dag_ids=[run.dag_id], run_ids=[run.run_id], limit=None
+        changed = False
+        for _ in range(len(sdag.tasks) + 1):  # a skip cascades one level per pass
+            wrote, again = self._schedule_pass(run, sdag, now)
+            changed = changed or wrote
+            if not again:
+                break
+        self._finish_run_if_done(run, sdag, now)
+        return changed
+
+    def _schedule_pass(self, run: DagRun, sdag: SerializedDag, now: datetime) -> tuple[bool, bool]:
+        undecided = self.store.list_task_instances(
+            dag_ids=[run.dag_id],
+            run_ids=[run.run_id],
+            states=[TIS.NONE, TIS.UP_FOR_RETRY, TIS.UP_FOR_RESCHEDULE],
+            limit=None,
         ).items
+        if not undecided:
+            return False, False
         by_task: dict[str, list[TaskInstance]] = defaultdict(list)
-        for ti in tis:
+        for ti in undecided:
             by_task[ti.task_id].append(ti)
-        state: dict[int, TIS] = {ti.id: ti.state for ti in tis}
         updates: list[TaskInstanceUpdate] = []
         expansions: list[NewTaskInstance] = []
+        finished_now: set[str] = set()  # tasks given a final state in this pass
+        deferred = False
+        summaries: dict[frozenset[str], UpstreamSummary] = {}
 
         def set_state(ti: TaskInstance, new: TIS, **fields: Any) -> None:
-            state[ti.id] = new
+            if new in FINISHED_TI_STATES:
+                finished_now.add(ti.task_id)
             updates.append(
                 TaskInstanceUpdate(ti_id=ti.id, state=new, expected_state=ti.state, fields=fields)
             )
 
         for task_id, task in sdag.tasks.items():  # topological order
             for ti in by_task.get(task_id, []):
-                current = state[ti.id]
-                if current in WAITING_FOR_TIME:
-                    due = ti.next_retry_at if current == TIS.UP_FOR_RETRY else ti.reschedule_at
+                if ti.state in WAITING_FOR_TIME:
+                    due = ti.next_retry_at if ti.state == TIS.UP_FOR_RETRY else ti.reschedule_at
                     if due is None or due <= now:
                         set_state(ti, TIS.SCHEDULED, scheduled_at=now)
                     continue
-                if current != TIS.NONE:
+                upstream = frozenset(task.upstream)
+                if upstream & finished_now:
+                    deferred = True  # its upstream just changed: decide it in the next pass
                     continue
-                upstream = [state[u.id] for up in task.upstream for u in by_task.get(up, [])]
-                decision = evaluate(task.trigger_rule, UpstreamSummary.of(upstream))
+                if upstream not in summaries:
+                    summaries[upstream] = (
+                        UpstreamSummary.from_counts(
+                            self.store.count_task_instance_states(run.dag_id, run.run_id, upstream)
+                        )
+                        if upstream
+                        else UpstreamSummary(total=0)
+                    )
+                decision = evaluate(task.trigger_rule, summaries[upstream])
                 if decision == Decision.WAIT:
                     continue
                 if decision == Decision.SKIP:
@@ -373,7 +403,7 @@ class Scheduler:
                 elif not self._past_allows(run, task, ti):
                     continue
                 elif task.is_mapped and ti.map_index == -1:
-                    self._expand(run, sdag, task, ti, by_task, set_state, expansions, now)
+                    self._expand(run, sdag, task, ti, set_state, expansions, now)
                 else:
                     set_state(ti, TIS.SCHEDULED, scheduled_at=now)
         if updates:
@@ -381,9 +411,7 @@ class Scheduler:
         if expansions:
             with contextlib.suppress(AlreadyExistsError):  # another scheduler expanded it
                 self.store.create_task_instances(run.dag_id, run.run_id, expansions)
-        else:  # new mapped instances are not in ``tis``: decide the run next time
-            self._finish_run_if_done(run, sdag, tis, state, now)
-        return bool(updates or expansions)
+        return bool(updates or expansions), deferred
 
     def _past_allows(self, run: DagRun, task: SerializedTask, ti: TaskInstance) -> bool:
         """``depends_on_past``: the same task instance in the previous run succeeded or skipped."""
@@ -414,7 +442,6 @@ class Scheduler:
         sdag: SerializedDag,
         task: SerializedTask,
         placeholder: TaskInstance,
-        by_task: dict[str, list[TaskInstance]],
         set_state: Callable[..., None],
         expansions: list[NewTaskInstance],
         now: datetime,
@@ -444,7 +471,12 @@ class Scheduler:
             set_state(placeholder, TIS.SKIPPED, end_date=now)
             return
         set_state(placeholder, TIS.REMOVED)
-        existing = {ti.map_index for ti in by_task.get(task.task_id, [])}
+        existing = {
+            ti.map_index
+            for ti in self.store.list_task_instances(
+                dag_ids=[run.dag_id], run_ids=[run.run_id], task_ids=[task.task_id], limit=None
+            ).items
+        }
         expansions.extend(
             NewTaskInstance(
                 task_id=task.task_id,
@@ -477,43 +509,51 @@ class Scheduler:
         )
         return found.value if found is not None else None
 
-    def _finish_run_if_done(
-        self,
-        run: DagRun,
-        sdag: SerializedDag,
-        tis: Iterable[TaskInstance],
-        state: dict[int, TIS],
-        now: datetime,
-    ) -> None:
-        tis = list(tis)
-        live = [ti for ti in tis if state[ti.id] != TIS.REMOVED]
+    def _finish_run_if_done(self, run: DagRun, sdag: SerializedDag, now: datetime) -> None:
+        counts = self.store.count_task_instance_states(run.dag_id, run.run_id)
+        unfinished = sum(n for st, n in counts.items() if st not in FINISHED_TI_STATES)
         timeout = sdag.dagrun_timeout_td
-        if timeout is not None and run.start_date and now - run.start_date > timeout:
-            unfinished = [ti for ti in live if state[ti.id] not in FINISHED_TI_STATES]
-            self.store.update_task_instances(
-                [
-                    TaskInstanceUpdate(
-                        ti_id=ti.id, state=TIS.SKIPPED, expected_state=ti.state, by_user=True
-                    )
-                    for ti in unfinished
-                    if state[ti.id] not in (TIS.RUNNING, TIS.QUEUED)
-                ]
-            )
-            for ti in unfinished:
-                if state[ti.id] in (TIS.RUNNING, TIS.QUEUED):
-                    self.executor.cancel(self._key(ti))
-            self._end_run(run, DagRunState.FAILED, f"dagrun_timeout of {timeout} exceeded")
+        if unfinished and timeout and run.start_date and now - run.start_date > timeout:
+            self._time_out(run, timeout)
             return
-        if not live or any(state[ti.id] not in FINISHED_TI_STATES for ti in live):
+        live = sum(n for st, n in counts.items() if st != TIS.REMOVED)
+        if unfinished or not live:
             return
-        leaves = {t.task_id for t in sdag.leaves}
-        failed = [
-            ti.task_id for ti in live if ti.task_id in leaves and state[ti.id] in FAILED_STATES
-        ]
+        failed = self.store.list_task_instances(
+            dag_ids=[run.dag_id],
+            run_ids=[run.run_id],
+            task_ids=[t.task_id for t in sdag.leaves],
+            states=sorted(FAILED_STATES),
+            limit=None,
+        ).items
         if failed:
-            self._end_run(run, DagRunState.FAILED, f"task failed: {', '.join(sorted(set(failed)))}")
+            names = ", ".join(sorted({ti.task_id for ti in failed}))
+            self._end_run(run, DagRunState.FAILED, f"task failed: {names}")
         else:
             self._end_run(run, DagRunState.SUCCESS, "success")
+
+    def _time_out(self, run: DagRun, timeout: timedelta) -> None:
+        """``dagrun_timeout``: stop what runs, skip what waits, fail the run."""
+        unfinished = [
+            ti
+            for ti in self.store.list_task_instances(
+                dag_ids=[run.dag_id], run_ids=[run.run_id], limit=None
+            ).items
+            if ti.state not in FINISHED_TI_STATES
+        ]
+        self.store.update_task_instances(
+            [
+                TaskInstanceUpdate(
+                    ti_id=ti.id, state=TIS.SKIPPED, expected_state=ti.state, by_user=True
+                )
+                for ti in unfinished
+                if ti.state not in (TIS.RUNNING, TIS.QUEUED)
+            ]
+        )
+        for ti in unfinished:
+            if ti.state in (TIS.RUNNING, TIS.QUEUED):
+                self.executor.cancel(self._key(ti))
+        self._end_run(run, DagRunState.FAILED, f"dagrun_timeout of {timeout} exceeded")
 
     def _end_run(self, run: DagRun, new: DagRunState, msg: str) -> None:
         if self.store.set_dag_run_state(

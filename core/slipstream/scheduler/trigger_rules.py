@@ -7,7 +7,7 @@ the decision is the same whichever scheduler, store or executor is in use.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from enum import StrEnum
 
 import attrs
@@ -43,6 +43,17 @@ class UpstreamSummary:
             skipped=counts[TIS.SKIPPED],
             failed=counts[TIS.FAILED],
             upstream_failed=counts[TIS.UPSTREAM_FAILED],
+        )
+
+    @classmethod
+    def from_counts(cls, counts: Mapping[TIS, int]) -> UpstreamSummary:
+        total = sum(n for state, n in counts.items() if state != TIS.REMOVED)
+        return cls(
+            total=total,
+            success=counts.get(TIS.SUCCESS, 0),
+            skipped=counts.get(TIS.SKIPPED, 0),
+            failed=counts.get(TIS.FAILED, 0),
+            upstream_failed=counts.get(TIS.UPSTREAM_FAILED, 0),
         )
 
     @property

@@ -375,6 +375,24 @@ class RunsMixin(StoreBase):
         with self._read() as conn:
             return self._page(conn, query, order, limit, offset, _ti)
 
+    def count_task_instance_states(
+        self, dag_id: str, run_id: str, task_ids: Collection[str] = ()
+    ) -> dict[TaskInstanceState, int]:
+        t = s.task_instance
+        base = (
+            sa.select(t.c.state, sa.func.count())
+            .where(t.c.dag_id == dag_id, t.c.run_id == run_id)
+            .group_by(t.c.state)
+        )
+        counts: dict[TaskInstanceState, int] = {}
+        with self._read() as conn:
+            batches = [base.where(t.c.task_id.in_(ids)) for ids in chunks(sorted(task_ids))]
+            for query in batches or [base]:
+                for state, n in conn.execute(query):
+                    key = TaskInstanceState(state)
+                    counts[key] = counts.get(key, 0) + int(n)
+        return counts
+
     def update_task_instances(self, updates: Sequence[TaskInstanceUpdate]) -> list[bool]:
         if not updates:
             return []
