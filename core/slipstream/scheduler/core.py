@@ -183,6 +183,8 @@ class Scheduler:
         """Create the runs schedules ask for, up to each DAG's ``max_active_runs``."""
         created = 0
         for dag in self.store.list_dags(paused=False, active=True, limit=None).items:
+            if dag.schedule in (None, "None"):
+                continue  # runs only when triggered: nothing to read
             due = dag.next_run.create_after
             if due is not None and due > now:
                 continue
