@@ -224,3 +224,16 @@ def test_bad_input_is_a_clear_error_and_changes_nothing(cli: CliRun, home: Path)
     )
     assert (replaced.returncode, replaced.stdout) == (0, "Connection db replaced\n")
     assert [row["host"] for row in listed(run)] == ["h2"]
+
+
+def test_a_sqlite_uri_names_a_file_and_no_host(cli: CliRun) -> None:
+    added = cli("connections", "add", "lite", "--conn-uri", "sqlite:////var/data/x.db")
+    shown = cli("connections", "get", "lite", "-o", "json")
+
+    assert added.returncode == 0, added.stderr
+    record = json.loads(shown.stdout)
+    assert (record["conn_type"], record["host"], record["schema"]) == (
+        "sqlite",
+        None,
+        "/var/data/x.db",
+    )

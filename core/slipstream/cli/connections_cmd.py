@@ -117,8 +117,10 @@ def from_uri(conn_id: str, uri: str) -> Connection:
     hint = "expected scheme://[login[:password]@]host[:port][/schema][?key=value...]"
     try:
         parts = urlsplit(uri)
-        if not parts.scheme or not parts.netloc:
-            raise ValueError("no scheme or no host")
+        # A host, or (sqlite:////path/x.db) an empty host and an absolute path.
+        hostless = "://" in uri and parts.path.startswith("/")
+        if not parts.scheme or not (parts.netloc or hostless):
+            raise ValueError("no scheme, or neither a host nor a path")
     except ValueError:
         fail(f"--conn-uri is not a connection URI ({hint})")
     try:
