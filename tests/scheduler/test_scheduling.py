@@ -3,6 +3,7 @@ values passed, runs created, limits honoured."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -673,3 +674,54 @@ def test_listeners_hear_events_and_a_broken_one_changes_nothing(
     assert ("success", "ok") in recorder.events
     assert ("failed", "bad: ValueError: nope") in recorder.events
     assert ("run_failed", "task failed: bad") in recorder.events
+
+
+@pytest.mark.parametrize("executor", ["sequential", "local"])
+def test_dag_callbacks_run_when_the_run_ends(
+    make_app: MakeApp, tmp_path: Path, executor: str
+) -> None:
+    record = tmp_path / "callbacks"
+
+    def on_success(context: Any) -> None:
+        with record.open("a") as fh:
+            fh.write(f"success {context['dag_run'].run_id} {context['reason']}\n")
+
+    def on_failure(context: Any) -> None:
+        with record.open("a") as fh:
+            fh.write(f"failure {context['dag_run'].run_id} {context['reason']}\n")
+
+    def broken(context: Any) -> None:
+        raise RuntimeError("callback bug")
+
+    with DAG(
+        "called_back",
+        start_date=START,
+        on_success_callback=[broken, on_success],
+        on_failure_callback=on_failure,
+        params={"fail": False},
+    ) as dag:
+
+        @task
+        def work(params: dict[str, Any] | None = None) -> None:
+            assert params is not None
+            if params["fail"]:
+                raise ValueError("asked to fail")
+
+        work()
+
+    app = make_app(dag, executor=executor)
+    ok = app.wait(app.trigger("called_back", run_id="ok"))
+    bad = app.wait(app.trigger("called_back", run_id="bad", conf={"fail": True}))
+    deadline = time.monotonic() + 20
+    while len(record.read_text().splitlines() if record.exists() else []) < 2:
+        app.scheduler.tick()
+        assert time.monotonic() < deadline, "the callbacks never ran"
+        time.sleep(0.05)
+
+    assert (ok.state, bad.state) == ("success", "failed")
+    assert sorted(record.read_text().splitlines()) == [
+        "failure bad task failed: work",
+        "success ok success",
+    ]
+    log = tmp_path / "home" / "logs" / "dag_id=called_back" / "run_id=ok" / "dag_callbacks.log"
+    assert "RuntimeError: callback bug" in log.read_text()

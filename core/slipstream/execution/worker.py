@@ -120,6 +120,8 @@ def run_workload(
     ``abandoned`` with a reason when the try was not (or no longer) queued here."""
     from slipstream.execution.logs import TaskLogError, log_path, task_log
 
+    if workload.dag_callback:
+        return run_dag_callbacks(store, loader, workload, log_folder=log_folder, echo=echo)
     recorder = TryRecorder(store, plugins)
     ti = recorder.start(workload.key, hostname=socket.gethostname(), pid=os.getpid())
     if ti is None:
@@ -200,3 +202,57 @@ def _run(
         max_tries=ti.max_tries,
         first_attempt_started_at=first_started,
     )
+
+
+def run_dag_callbacks(
+    store: MetadataStore,
+    loader: DagLoader,
+    workload: Workload,
+    *,
+    log_folder: Path,
+    echo: bool = False,
+) -> dict[str, Any]:
+    """Call a DAG's ``on_success_callback`` or ``on_failure_callback`` for an ended run.
+
+    A callback that raises is logged; it never changes the run's state.
+    """
+    from slipstream.execution.client import using_client
+    from slipstream.execution.logs import task_log
+
+    key = workload.key
+    path = log_folder / f"dag_id={key.dag_id}" / f"run_id={key.run_id}" / "dag_callbacks.log"
+    with task_log(path, echo=echo):
+        task_log_ = logging.getLogger("slipstream.task")
+        try:
+            run = store.get_dag_run(key.dag_id, key.run_id)
+            dag = loader.load(key.dag_id, workload.dag_file)
+        except Exception:
+            task_log_.exception("cannot run the DAG's %s callbacks", workload.dag_callback)
+            return {"callback": "failed"}
+        callbacks = (
+            dag.on_success_callback
+            if workload.dag_callback == "success"
+            else dag.on_failure_callback
+        )
+        context: dict[str, Any] = {
+            "dag": dag,
+            "dag_run": run,
+            "run_id": key.run_id,
+            "logical_date": run.logical_date if run else None,
+            "data_interval_start": run.data_interval_start if run else None,
+            "data_interval_end": run.data_interval_end if run else None,
+            "params": dict(run.conf) if run else {},
+            "reason": workload.reason,
+        }
+        failures = 0
+        with using_client(StoreTaskClient(store)):
+            for callback in callbacks:
+                try:
+                    callback(context)
+                except Exception:
+                    failures += 1
+                    task_log_.exception(
+                        "DAG %s callback %r raised", workload.dag_callback, callback
+                    )
+        task_log_.info("ran %d DAG %s callback(s)", len(callbacks), workload.dag_callback)
+    return {"callback": "failed" if failures else "done"}

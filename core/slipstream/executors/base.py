@@ -41,6 +41,11 @@ class Workload:
     ``dag_file`` is where the DAG comes from, relative to the worker's DAGs
     folder; ``token`` is a credential scoped to this one try, for remote workers
     that report through the API instead of the database.
+
+    A workload with ``dag_callback`` (``"success"`` or ``"failure"``) runs the
+    DAG's own callbacks for the run in ``key`` instead of a task (its ``task_id``
+    is empty); ``reason`` says why the run ended. Workers load user code, the
+    scheduler never does: that is why callbacks travel this way.
     """
 
     key: TaskInstanceKey
@@ -50,6 +55,8 @@ class Workload:
     priority: int = 1
     timeout_seconds: float | None = None
     token: str | None = attrs.field(default=None, repr=False)
+    dag_callback: str | None = None
+    reason: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(attrs.asdict(self), sort_keys=True, separators=(",", ":"))

@@ -60,7 +60,9 @@ class SequentialExecutor(Executor):
                 )
                 continue
             events.append(
-                ExecutorEvent(key=workload.key, state=str(outcome["state"]), outcome=outcome)
+                ExecutorEvent(
+                    key=workload.key, state=str(outcome.get("state", "success")), outcome=outcome
+                )
             )
         return events
 

@@ -565,6 +565,20 @@ class Scheduler:
             ended = self.store.get_dag_run(run.dag_id, run.run_id) or run
             event = "on_dag_run_success" if new == DagRunState.SUCCESS else "on_dag_run_failed"
             self._notify(event, dag_run=ended, msg=msg)
+            outcome = "success" if new == DagRunState.SUCCESS else "failure"
+            sdag = self.dag_for_version(run.dag_version_id, run.dag_id)
+            if (sdag.data.get("callbacks") or {}).get(outcome):
+                self.executor.submit(
+                    Workload(
+                        key=TaskInstanceKey(
+                            dag_id=run.dag_id, run_id=run.run_id, task_id="", try_number=0
+                        ),
+                        dag_file=dag_file_for(sdag.data),
+                        dag_version=run.dag_version_id,
+                        dag_callback=outcome,
+                        reason=msg,
+                    )
+                )
 
     # -- queueing ------------------------------------------------------------------------
 
@@ -670,8 +684,8 @@ class Scheduler:
         """
         affected: set[tuple[str, str]] = set()
         for event in events:
-            if event.state == TIS.RUNNING:
-                continue  # the worker recorded its start
+            if event.state == TIS.RUNNING or not event.key.task_id:
+                continue  # the worker recorded its start; DAG callbacks change no state
             key = event.key
             affected.add((key.dag_id, key.run_id))
             report = event.outcome or {}

@@ -140,7 +140,7 @@ class LocalExecutor(Executor):
                     continue
                 self._running.discard(key)
                 outcome = json.loads(payload) if payload else None
-                state = outcome["state"] if outcome else "failed"
+                state = outcome.get("state", "success") if outcome else "failed"
                 self._events.append(ExecutorEvent(key=key, state=state, info=info, outcome=outcome))
         except (EOFError, OSError):
             log.error(
