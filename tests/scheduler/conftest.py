@@ -10,7 +10,7 @@ import pytest
 
 from slipstream.runtime import Slipstream
 
-BACKENDS = ("sqlite", "postgresql")
+BACKENDS = ("sqlite", "postgresql", "mysql")
 
 MakeApp = Callable[..., Slipstream]
 
@@ -19,7 +19,8 @@ MakeApp = Callable[..., Slipstream]
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'slipstream.db'}"
-    url: str = request.getfixturevalue("postgres_url")
+    fixture = "postgres_url" if request.param == "postgresql" else "mysql_url"
+    url: str = request.getfixturevalue(fixture)
     return url
 
 
