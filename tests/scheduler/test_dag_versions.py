@@ -104,3 +104,45 @@ def test_a_corrupt_or_missing_file_mid_run_does_not_stop_the_run(
     assert done.state == "success" and app.xcom(done, "b") == "a1+b"
     assert gone.state == "success" and app.xcom(gone, "b") == "a1+b"
     assert app.store.get_dag("evolving").is_active is False  # type: ignore[union-attr]
+
+
+def test_versions_and_parse_report_from_the_cli(make_app: MakeApp, tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    folder = tmp_path / "home" / "dags"
+    folder.mkdir(parents=True)
+    path = folder / "evolving.py"
+    path.write_text(SOURCE.format(body=V1))
+    app = make_app(**{"core.dags_folder": str(folder)})
+    app.parse()
+    path.write_text(SOURCE.format(body=V2))
+    os.utime(path, (time.time() + 5, time.time() + 5))
+    app.parse()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLIPSTREAM")}
+    env.update(
+        {
+            "SLIPSTREAM_HOME": str(tmp_path / "home"),
+            "SLIPSTREAM__CORE__METADATA": str(app.config["core.metadata"]),
+            "SLIPSTREAM__CORE__DAGS_FOLDER": str(folder),
+        }
+    )
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "slipstream", *args], env=env, capture_output=True, text=True
+        )
+
+    versions = cli("dags", "versions", "evolving", "-o", "json")
+    report = cli("dags", "report", "-o", "json")
+    missing = cli("dags", "versions", "nope")
+
+    assert versions.returncode == 0, versions.stderr
+    assert [(v["version_number"], v["tasks"]) for v in json.loads(versions.stdout)] == [
+        (1, 2),
+        (2, 2),
+    ]
+    parsed = json.loads(report.stdout)
+    assert parsed[0]["file"] == str(path.resolve()) and parsed[0]["dags"] == ["evolving"]
+    assert missing.returncode == 1 and "DAG 'nope'" in missing.stderr

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 @click.group("dags")
 def dags() -> None:
-    """DAGs: list, show, import-errors, trigger, test, backfill, pause, list-runs."""
+    """DAGs: list, show, import-errors, trigger, test, backfill, pause, list-runs, versions."""
 
 
 def dag_row(dag: SerializedDag) -> dict[str, Any]:
@@ -266,3 +266,45 @@ def backfill(
         click.echo(", ".join(f"{n} {state}" for state, n in sorted(counts.items())))
         if counts.get("failed"):
             sys.exit(1)
+
+
+@dags.command("versions")
+@click.argument("dag_id")
+@output_option
+def versions(dag_id: str, output: str) -> None:
+    """Every stored version of a DAG: number, content hash, when first seen, tasks."""
+    from slipstream.cli.store_access import cli_store
+
+    with cli_store() as store:
+        if store.get_dag(dag_id) is None:
+            raise click.ClickException(f"DAG {dag_id!r} is not in the metadata database")
+        rows = [
+            {
+                "dag_id": v.dag_id,
+                "version_number": v.version_number,
+                "content_hash": v.content_hash[:12] if output == "table" else v.content_hash,
+                "created_at": v.created_at.isoformat(),
+                "tasks": len(v.serialized.get("tasks", [])),
+            }
+            for v in store.list_dag_versions(dag_id)
+        ]
+    emit(rows, ["version_number", "content_hash", "created_at", "tasks"], output)
+
+
+@dags.command("report")
+@output_option
+def report(output: str) -> None:
+    """How long each DAG file took to parse the last time, slowest first."""
+    from slipstream.cli.store_access import cli_store
+
+    with cli_store() as store:
+        rows = [
+            {
+                "file": p.path,
+                "duration_s": round(p.parse_duration, 3),
+                "dags": list(p.dag_ids),
+                "last_parsed_at": p.last_parsed_at.isoformat(),
+            }
+            for p in store.list_file_parses()
+        ]
+    emit(rows, ["file", "duration_s", "dags", "last_parsed_at"], output)
