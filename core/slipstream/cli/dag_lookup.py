@@ -88,3 +88,18 @@ def render_states(app: Any, run: Any) -> str:
         if not (ti.state == "removed" and ti.map_index < 0)
     ]
     return render_table(rows, ["task_id", "map_index", "state", "try_number", "duration"])
+
+
+def parse_conf(value: str | None) -> dict[str, Any]:
+    """``--conf``: a JSON object, or nothing."""
+    import json
+
+    if not value:
+        return {}
+    try:
+        conf = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--conf") from None
+    if not isinstance(conf, dict):
+        raise click.BadParameter("must be a JSON object", param_hint="--conf")
+    return conf

@@ -112,20 +112,6 @@ def render_dot(dag: SerializedDag) -> str:
     return "\n".join(lines)
 
 
-def _conf_option(value: str | None) -> dict[str, Any]:
-    import json
-
-    if not value:
-        return {}
-    try:
-        conf = json.loads(value)
-    except json.JSONDecodeError as exc:
-        raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--conf") from None
-    if not isinstance(conf, dict):
-        raise click.BadParameter("must be a JSON object", param_hint="--conf")
-    return conf
-
-
 def _ensure_parsed(app: Any, dag_id: str) -> None:
     """Parse the DAGs folder if the store does not know ``dag_id`` yet."""
     if app.store.get_dag(dag_id) is None:
@@ -154,11 +140,11 @@ def trigger(
     output: str,
 ) -> None:
     """Create a run of a DAG now; a running scheduler picks it up."""
-    from slipstream.cli.dag_lookup import parse_date
+    from slipstream.cli.dag_lookup import parse_conf, parse_date
     from slipstream.cli.output import emit_one
     from slipstream.runtime import Slipstream
 
-    conf_value = _conf_option(conf)
+    conf_value = parse_conf(conf)
     when = parse_date(logical_date, "--logical-date")
     with Slipstream(migrate=False) as app:
         _ensure_parsed(app, dag_id)
@@ -205,11 +191,11 @@ def _run_row(run: Any) -> dict[str, Any]:
 def test(dag_id: str, logical_date: str | None, conf: str | None, timeout: float) -> None:
     """Run a whole DAG once in this process (sequential executor), recorded in the store
     like any run, printing each task's log and state. Exit 0 only if the run succeeded."""
-    from slipstream.cli.dag_lookup import parse_date, render_states
+    from slipstream.cli.dag_lookup import parse_conf, parse_date, render_states
     from slipstream.runtime import Slipstream
     from slipstream.state import DagRunType
 
-    conf_value = _conf_option(conf)
+    conf_value = parse_conf(conf)
     when = parse_date(logical_date, "--logical-date")
     with Slipstream({"core.executor": "sequential"}, migrate=True, echo_logs=True) as app:
         _ensure_parsed(app, dag_id)

@@ -55,18 +55,6 @@ def _run_info(dag: Any, logical_date: datetime | None, conf: dict[str, Any]) -> 
     )
 
 
-def _conf(value: str | None) -> dict[str, Any]:
-    if not value:
-        return {}
-    try:
-        conf = json.loads(value)
-    except json.JSONDecodeError as exc:
-        raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--conf") from None
-    if not isinstance(conf, dict):
-        raise click.BadParameter("must be a JSON object", param_hint="--conf")
-    return conf
-
-
 @tasks.command("render")
 @click.argument("dag_id")
 @click.argument("task_id")
@@ -77,7 +65,7 @@ def render(
     dag_id: str, task_id: str, logical_date: str | None, map_index: int, conf: str | None
 ) -> None:
     """Print a task's template fields rendered for a run."""
-    from slipstream.cli.dag_lookup import parse_date, real_dag
+    from slipstream.cli.dag_lookup import parse_conf, parse_date, real_dag
     from slipstream.execution.runner import RuntimeTaskInstance
     from slipstream.templating import build_context
     from slipstream.testing import MemoryTaskClient
@@ -90,7 +78,7 @@ def render(
         raise click.ClickException(
             f"task {task_id!r} is mapped: its arguments are known only during a run"
         )
-    run = _run_info(dag, parse_date(logical_date, "--logical-date"), _conf(conf))
+    run = _run_info(dag, parse_date(logical_date, "--logical-date"), parse_conf(conf))
     client = MemoryTaskClient()
     ti = RuntimeTaskInstance(
         dag=dag, task=task, run=run, map_index=map_index, try_number=1, max_tries=0, client=client
@@ -128,7 +116,7 @@ def test(
     dag_id: str, task_id: str, logical_date: str | None, map_index: int, conf: str | None
 ) -> None:
     """Run one task in this process, ignoring dependencies; records nothing."""
-    from slipstream.cli.dag_lookup import parse_date, real_dag
+    from slipstream.cli.dag_lookup import parse_conf, parse_date, real_dag
     from slipstream.execution.runner import run_task
     from slipstream.testing import MemoryTaskClient
 
@@ -144,7 +132,7 @@ def test(
         outcome = run_task(
             dag=dag,
             task_id=task_id,
-            run=_run_info(dag, parse_date(logical_date, "--logical-date"), _conf(conf)),
+            run=_run_info(dag, parse_date(logical_date, "--logical-date"), parse_conf(conf)),
             client=MemoryTaskClient(),
             map_index=map_index,
             max_tries=0,

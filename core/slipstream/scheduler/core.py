@@ -301,18 +301,7 @@ class Scheduler:
             ).items
         }
         new = [
-            NewTaskInstance(
-                task_id=task.task_id,
-                map_index=-1,
-                max_tries=int(task.retries),
-                pool=task.pool,
-                pool_slots=int(task.pool_slots),
-                queue=task.queue,
-                priority_weight=int(task.priority_weight_total),
-                operator=task.custom_operator_name or task.operator,
-                executor=task.executor,
-                dag_version_id=run.dag_version_id,
-            )
+            _new_task_instance(task, run, -1, TIS.NONE)
             for task in sdag.tasks.values()
             if (task.task_id, -1) not in existing
         ]
@@ -480,19 +469,7 @@ class Scheduler:
             ).items
         }
         expansions.extend(
-            NewTaskInstance(
-                task_id=task.task_id,
-                map_index=index,
-                state=TIS.SCHEDULED,
-                max_tries=int(task.retries),
-                pool=task.pool,
-                pool_slots=int(task.pool_slots),
-                queue=task.queue,
-                priority_weight=int(task.priority_weight_total),
-                operator=task.custom_operator_name or task.operator,
-                executor=task.executor,
-                dag_version_id=run.dag_version_id,
-            )
+            _new_task_instance(task, run, index, TIS.SCHEDULED)
             for index in range(total)
             if index not in existing
         )
@@ -759,3 +736,22 @@ def _owner_process(lease_owner: str | None) -> tuple[str, str] | None:
         return None
     host, _, rest = lease_owner.partition(":")
     return host, rest.partition(":")[0]
+
+
+def _new_task_instance(
+    task: SerializedTask, run: DagRun, map_index: int, state: TIS
+) -> NewTaskInstance:
+    """A task instance of ``run`` carrying the task's scheduling settings."""
+    return NewTaskInstance(
+        task_id=task.task_id,
+        map_index=map_index,
+        state=state,
+        max_tries=int(task.retries),
+        pool=task.pool,
+        pool_slots=int(task.pool_slots),
+        queue=task.queue,
+        priority_weight=int(task.priority_weight_total),
+        operator=task.custom_operator_name or task.operator,
+        executor=task.executor,
+        dag_version_id=run.dag_version_id,
+    )
