@@ -43,6 +43,7 @@ class _ForkedWorker:
     def __init__(self, app: Slipstream) -> None:
         self._app = app
         self._store: MetadataStore | None = None
+        self._prepared = False
 
     def warm(self, workload: Workload) -> None:
         """In the zygote: import the DAG, and run the worker's queries once so that their
@@ -60,12 +61,21 @@ class _ForkedWorker:
             store.get_xcom(ref, "return_value")
             store.close()  # no connection stays open in the zygote; the cache stays
 
+    def prepare(self) -> None:
+        """In a spare fork, before its workload is known: connect to the store."""
+        store = self._store or open_store(self._app.config, self._app.plugins)
+        if self._store is not None:
+            store.after_fork()
+        self._store = store
+        store.get_dag("")  # opens the connection the try will use
+        self._prepared = True
+
     def run(self, workload: Workload) -> Mapping[str, Any]:
         app = self._app
         store = self._store
         if store is None:
             store = open_store(app.config, app.plugins)
-        else:
+        elif not self._prepared:
             store.after_fork()
         try:
             return run_workload(

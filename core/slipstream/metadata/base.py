@@ -269,6 +269,12 @@ class MetadataStore:
         state: what the scheduler needs to evaluate trigger rules without reading rows."""
         raise NotImplementedError
 
+    def count_task_instance_states_by_task(
+        self, dag_id: str, run_id: str
+    ) -> dict[str, dict[TaskInstanceState, int]]:
+        """The same counts for every task of the run at once, keyed by task id."""
+        raise NotImplementedError
+
     def update_task_instances(self, updates: Sequence[TaskInstanceUpdate]) -> list[bool]:
         """Apply a batch of changes in one transaction; returns, per update, whether it
         applied (False only when ``expected_state`` did not match).

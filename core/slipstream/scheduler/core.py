@@ -333,14 +333,20 @@ class Scheduler:
         sdag = self.dag_for_version(run.dag_version_id, run.dag_id)
         changed = False
         for _ in range(len(sdag.tasks) + 1):  # a skip cascades one level per pass
-            wrote, again = self._schedule_pass(run, sdag, now)
+            wrote, again, waiting = self._schedule_pass(run, sdag, now)
             changed = changed or wrote
             if not again:
                 break
-        self._finish_run_if_done(run, sdag, now)
+        timeout = sdag.dagrun_timeout_td
+        timed_out = timeout and run.start_date and now - run.start_date > timeout
+        if not waiting or timed_out:  # task instances still waiting: the run cannot end yet
+            self._finish_run_if_done(run, sdag, now)
         return changed
 
-    def _schedule_pass(self, run: DagRun, sdag: SerializedDag, now: datetime) -> tuple[bool, bool]:
+    def _schedule_pass(
+        self, run: DagRun, sdag: SerializedDag, now: datetime
+    ) -> tuple[bool, bool, bool]:
+        """One pass: (wrote anything, another pass is needed, some stay undecided)."""
         undecided = self.store.list_task_instances(
             dag_ids=[run.dag_id],
             run_ids=[run.run_id],
@@ -348,7 +354,7 @@ class Scheduler:
             limit=None,
         ).items
         if not undecided:
-            return False, False
+            return False, False, False
         by_task: dict[str, list[TaskInstance]] = defaultdict(list)
         for ti in undecided:
             by_task[ti.task_id].append(ti)
@@ -357,6 +363,7 @@ class Scheduler:
         finished_now: set[str] = set()  # tasks given a final state in this pass
         deferred = False
         summaries: dict[frozenset[str], UpstreamSummary] = {}
+        per_task: dict[str, dict[TIS, int]] | None = None  # one grouped read, when needed
 
         def set_state(ti: TaskInstance, new: TIS, **fields: Any) -> None:
             if new in FINISHED_TI_STATES:
@@ -377,13 +384,14 @@ class Scheduler:
                     deferred = True  # its upstream just changed: decide it in the next pass
                     continue
                 if upstream not in summaries:
-                    summaries[upstream] = (
-                        UpstreamSummary.from_counts(
-                            self.store.count_task_instance_states(run.dag_id, run.run_id, upstream)
+                    if upstream and per_task is None:
+                        per_task = self.store.count_task_instance_states_by_task(
+                            run.dag_id, run.run_id
                         )
-                        if upstream
-                        else UpstreamSummary(total=0)
-                    )
+                    combined: Counter[TIS] = Counter()
+                    for name in upstream:
+                        combined.update((per_task or {}).get(name, {}))
+                    summaries[upstream] = UpstreamSummary.from_counts(combined)
                 decision = evaluate(task.trigger_rule, summaries[upstream])
                 if decision == Decision.WAIT:
                     continue
@@ -402,7 +410,8 @@ class Scheduler:
         if expansions:
             with contextlib.suppress(AlreadyExistsError):  # another scheduler expanded it
                 self.store.create_task_instances(run.dag_id, run.run_id, expansions)
-        return bool(updates or expansions), deferred
+        waiting = len(updates) < len(undecided)  # not all decided: the run goes on
+        return bool(updates or expansions), deferred, waiting
 
     def _past_allows(self, run: DagRun, task: SerializedTask, ti: TaskInstance) -> bool:
         """``depends_on_past``: the same task instance in the previous run succeeded or skipped."""

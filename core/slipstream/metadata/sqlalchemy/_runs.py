@@ -393,6 +393,21 @@ class RunsMixin(StoreBase):
                     counts[key] = counts.get(key, 0) + int(n)
         return counts
 
+    def count_task_instance_states_by_task(
+        self, dag_id: str, run_id: str
+    ) -> dict[str, dict[TaskInstanceState, int]]:
+        t = s.task_instance
+        query = (
+            sa.select(t.c.task_id, t.c.state, sa.func.count())
+            .where(t.c.dag_id == dag_id, t.c.run_id == run_id)
+            .group_by(t.c.task_id, t.c.state)
+        )
+        counts: dict[str, dict[TaskInstanceState, int]] = {}
+        with self._read() as conn:
+            for task_id, state, n in conn.execute(query):
+                counts.setdefault(task_id, {})[TaskInstanceState(state)] = int(n)
+        return counts
+
     def update_task_instances(self, updates: Sequence[TaskInstanceUpdate]) -> list[bool]:
         if not updates:
             return []

@@ -46,14 +46,36 @@ def _key_json(workload: Workload) -> str:
     )
 
 
-def _run_child(worker: LocalWorker, workload: Workload, writer: int) -> None:
+def _become_child() -> None:
+    gc.disable()  # a short-lived fork: collecting would only copy the parent's pages
+    os.setsid()  # the try and whatever it starts form one group we can kill
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _spare_child(worker: LocalWorker, orders: int, writer: int) -> None:
+    """A fork made ahead of time: get ready (connect to the store), then wait for the
+    one workload it will run. An empty order means it is not needed: exit."""
+    _become_child()
+    prepare = getattr(worker, "prepare", None)
+    if prepare is not None:
+        with contextlib.suppress(Exception):  # the try itself will meet any problem
+            prepare()
+    chunks = []
+    while chunk := os.read(orders, 65536):
+        chunks.append(chunk)
+    os.close(orders)
+    if not chunks:
+        os._exit(0)
+    _run_child(worker, Workload.from_json(b"".join(chunks).decode()), writer, forked=True)
+
+
+def _run_child(worker: LocalWorker, workload: Workload, writer: int, forked: bool = False) -> None:
     """In the forked child: run the try, write its outcome, exit without cleanup."""
     code = 0
-    gc.disable()  # a short-lived fork: collecting would only copy the parent's pages
     try:
-        os.setsid()  # the try and whatever it starts form one group we can kill
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if not forked:
+            _become_child()
         payload = json.dumps(worker.run(workload)).encode()
     except BaseException as exc:
         payload = json.dumps({"runner_error": f"{type(exc).__name__}: {exc}"}).encode()
@@ -107,20 +129,55 @@ def serve(
 
     handlers: dict[str, Callable[[Any], None]] = {}
 
-    def on_run(workload_json: str) -> None:
-        workload = Workload.from_json(workload_json)
+    spares: list[tuple[int, int, int]] = []  # (pid, orders pipe, outcome pipe), ready to run
+
+    def fork_spare() -> None:
+        orders_r, orders_w = os.pipe()
         reader, writer = os.pipe()
         pid = os.fork()
         if pid == 0:
+            os.close(orders_w)
             os.close(reader)
             conn.close()
-            _run_child(worker, workload, writer)
+            for _, other_orders, other_reader in spares:
+                os.close(other_orders)
+                os.close(other_reader)
+            _spare_child(worker, orders_r, writer)
+        os.close(orders_r)
         os.close(writer)
+        spares.append((pid, orders_w, reader))
+
+    def retire_spares() -> None:
+        """Spares forked before a DAG file was warmed would import it again: replace them."""
+        while spares:
+            _, orders, reader = spares.pop()
+            os.close(orders)  # an empty order: the spare exits
+            os.close(reader)
+
+    def on_run(workload_json: str) -> None:
+        workload = Workload.from_json(workload_json)
+        if spares:
+            pid, orders, reader = spares.pop(0)
+            os.write(orders, workload_json.encode())
+            os.close(orders)
+        else:
+            reader, writer = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.close(reader)
+                conn.close()
+                for _, other_orders, other_reader in spares:
+                    os.close(other_orders)  # else a spare's orders never end while we live
+                    os.close(other_reader)
+                _run_child(worker, workload, writer)
+            os.close(writer)
         deadline = None
         if workload.timeout_seconds:
             deadline = time.monotonic() + workload.timeout_seconds + kill_grace
         children[pid] = _Child(workload, _key_json(workload), reader, deadline=deadline)
         send("running", children[pid].key_json, None, f"pid {pid}")
+        if not spares and not stopping:
+            fork_spare()  # off the critical path: the next try starts without a fork
 
     def on_cancel(key_json: str) -> None:
         for pid, child in children.items():
@@ -197,6 +254,9 @@ def serve(
             if outcome is not None and child.workload.dag_file not in warmed:
                 warmed.add(child.workload.dag_file)
                 _warm(worker, child.workload)
+                retire_spares()
+        if stopping:
+            retire_spares()
         if stopping and not children:
             break
     os._exit(0)
