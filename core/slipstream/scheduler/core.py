@@ -28,18 +28,18 @@ from slipstream.execution.worker import dag_file_for
 from slipstream.executors.base import Executor, ExecutorEvent, TaskInstanceKey, Workload
 from slipstream.metadata.records import (
     DagRun,
-    NewDagRun,
     NewTaskInstance,
-    NextRun,
     TaskInstance,
     TaskInstanceRef,
     TaskInstanceUpdate,
 )
+from slipstream.scheduler.queueing import QueueingMixin
+from slipstream.scheduler.recovery import RecoveryMixin
+from slipstream.scheduler.runs import RunsMixin, new_task_instance
 from slipstream.scheduler.trigger_rules import Decision, UpstreamSummary, evaluate
 from slipstream.serialized_dag import SerializedDag, SerializedTask, deserialize_dag
-from slipstream.state import FINISHED_TI_STATES, DagRunState, DagRunType
+from slipstream.state import FINISHED_TI_STATES, DagRunState
 from slipstream.state import TaskInstanceState as TIS
-from slipstream.timetables import DataInterval
 
 if TYPE_CHECKING:
     from slipstream.metadata.base import MetadataStore
@@ -55,7 +55,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Scheduler:
+class Scheduler(RunsMixin, QueueingMixin, RecoveryMixin):
     """One scheduler. Several may run against one PostgreSQL or MySQL store.
 
     ``tick`` does one iteration; ``run`` loops until stopped. Each iteration's
@@ -176,138 +176,6 @@ class Scheduler:
         dag = deserialize_dag(version.serialized)
         self._versions[version.id] = dag
         return dag
-
-    # -- dag runs ------------------------------------------------------------------------
-
-    def create_scheduled_runs(self, now: datetime) -> int:
-        """Create the runs schedules ask for, up to each DAG's ``max_active_runs``."""
-        created = 0
-        for dag in self.store.list_dags(paused=False, active=True, limit=None).items:
-            if dag.schedule in (None, "None"):
-                continue  # runs only when triggered: nothing to read
-            due = dag.next_run.create_after
-            if due is not None and due > now:
-                continue
-            version = self.store.get_dag_version(dag.dag_id)
-            if version is None:
-                continue
-            sdag = self.dag_for_version(version.id, dag.dag_id)
-            timetable = sdag.timetable
-            if not timetable.periodic and sdag.schedule["type"] != "once":
-                continue
-            last = self.store.list_dag_runs(
-                dag_ids=[dag.dag_id],
-                run_types=[DagRunType.SCHEDULED, DagRunType.BACKFILL],
-                order_by="-logical_date",
-                limit=1,
-            ).items
-            last_interval = (
-                DataInterval(last[0].data_interval_start, last[0].data_interval_end)
-                if last and last[0].data_interval_start and last[0].data_interval_end
-                else None
-            )
-            active = self.store.list_dag_runs(
-                dag_ids=[dag.dag_id], states=[DagRunState.QUEUED, DagRunState.RUNNING], limit=0
-            ).total
-            info = timetable.next_dagrun_info(
-                last_interval=last_interval,
-                start_date=sdag.start_date_dt,
-                end_date=sdag.end_date_dt,
-                catchup=sdag.catchup,
-                now=now,
-            )
-            while info is not None and info.run_after <= now and active < sdag.max_active_runs:
-                try:
-                    self.store.create_dag_run(
-                        NewDagRun(
-                            dag_id=dag.dag_id,
-                            run_id=f"scheduled__{info.logical_date.isoformat()}",
-                            run_type=DagRunType.SCHEDULED,
-                            logical_date=info.logical_date,
-                            data_interval_start=info.data_interval.start,
-                            data_interval_end=info.data_interval.end,
-                            run_after=info.run_after,
-                            dag_version_id=version.id,
-                            triggered_by="scheduler",
-                        )
-                    )
-                    created += 1
-                    active += 1
-                except AlreadyExistsError:
-                    pass  # another scheduler created it
-                info = timetable.next_dagrun_info(
-                    last_interval=info.data_interval,
-                    start_date=sdag.start_date_dt,
-                    end_date=sdag.end_date_dt,
-                    catchup=True,
-                    now=now,
-                )
-            self.store.set_dag_next_run(
-                dag.dag_id,
-                NextRun(
-                    logical_date=info.logical_date if info else None,
-                    data_interval_start=info.data_interval.start if info else None,
-                    data_interval_end=info.data_interval.end if info else None,
-                    create_after=info.run_after if info else None,
-                ),
-            )
-        return created
-
-    def start_queued_runs(self, now: datetime) -> list[DagRun]:
-        """Move queued runs to running while their DAG is under ``max_active_runs``."""
-        queued = self.store.list_dag_runs(
-            states=[DagRunState.QUEUED], order_by="run_after", limit=None
-        ).items
-        started: list[DagRun] = []
-        running_per_dag: Counter[str] = Counter()
-        for run in queued:
-            if run.run_after > now:
-                continue
-            dag = self.store.get_dag(run.dag_id)
-            if dag is None or dag.is_paused:
-                continue  # a paused DAG's runs wait (as in Airflow) until it is unpaused
-            sdag = self.dag_for_version(run.dag_version_id, run.dag_id)
-            if run.dag_id not in running_per_dag:
-                running_per_dag[run.dag_id] = self.store.list_dag_runs(
-                    dag_ids=[run.dag_id], states=[DagRunState.RUNNING], limit=0
-                ).total
-            if running_per_dag[run.dag_id] >= sdag.max_active_runs:
-                continue
-            if not self.store.set_dag_run_state(
-                run.dag_id, run.run_id, DagRunState.RUNNING, expected_state=DagRunState.QUEUED
-            ):
-                continue  # another scheduler started it
-            running_per_dag[run.dag_id] += 1
-            self._begin(run, sdag)
-            started.append(run)
-        return started
-
-    def start_run(self, run: DagRun) -> None:
-        """Start one queued run now, paused or not (``dags test``, embedding)."""
-        if self.store.set_dag_run_state(
-            run.dag_id, run.run_id, DagRunState.RUNNING, expected_state=DagRunState.QUEUED
-        ):
-            self._begin(run, self.dag_for_version(run.dag_version_id, run.dag_id))
-
-    def _begin(self, run: DagRun, sdag: SerializedDag) -> None:
-        self._create_task_instances(run, sdag)
-        self._notify("on_dag_run_running", dag_run=run, msg="started")
-
-    def _create_task_instances(self, run: DagRun, sdag: SerializedDag) -> None:
-        existing = {
-            (ti.task_id, ti.map_index)
-            for ti in self.store.list_task_instances(
-                dag_ids=[run.dag_id], run_ids=[run.run_id], limit=None
-            ).items
-        }
-        new = [
-            _new_task_instance(task, run, -1, TIS.NONE)
-            for task in sdag.tasks.values()
-            if (task.task_id, -1) not in existing
-        ]
-        if new:
-            with contextlib.suppress(AlreadyExistsError):  # another scheduler got there first
-                self.store.create_task_instances(run.dag_id, run.run_id, new)
 
     # -- dependencies ----------------------------------------------------------------------
 
@@ -478,7 +346,7 @@ class Scheduler:
             ).items
         }
         expansions.extend(
-            _new_task_instance(task, run, index, TIS.SCHEDULED)
+            new_task_instance(task, run, index, TIS.SCHEDULED)
             for index in range(total)
             if index not in existing
         )
@@ -566,98 +434,6 @@ class Scheduler:
                     )
                 )
 
-    # -- queueing ------------------------------------------------------------------------
-
-    def queue_tasks(self, now: datetime) -> int:
-        """Hand scheduled task instances to the executor, within every limit."""
-        slots = self.executor.open_slots()
-        if slots <= 0:
-            return 0
-        focus = self.focus or set()
-        candidates = self.store.list_task_instances(
-            states=[TIS.SCHEDULED],
-            dag_ids=sorted({dag_id for dag_id, _ in focus}),
-            run_ids=sorted({run_id for _, run_id in focus}),
-            order_by="-priority_weight",
-            limit=max(slots * 4, 64),
-        ).items
-        if focus:
-            candidates = tuple(ti for ti in candidates if (ti.dag_id, ti.run_id) in focus)
-        if not candidates:
-            return 0
-        pools = {pool.name: pool.open_slots for pool in self.store.list_pools()}
-        active = self.store.list_task_instances(
-            dag_ids=sorted({ti.dag_id for ti in candidates}),
-            states=[TIS.QUEUED, TIS.RUNNING],
-            limit=None,
-        ).items
-        per_dag = Counter(ti.dag_id for ti in active)
-        per_task = Counter((ti.dag_id, ti.task_id) for ti in active)
-        chosen: list[tuple[TaskInstance, Workload]] = []
-        for ti in candidates:
-            if len(chosen) >= slots:
-                break
-            sdag = self.dag_for_version(ti.dag_version_id, ti.dag_id)
-            task = sdag.tasks.get(ti.task_id)
-            if task is None:
-                continue
-            if pools.get(ti.pool) is None:
-                log.warning(
-                    "task %s.%s waits: pool %r does not exist", ti.dag_id, ti.task_id, ti.pool
-                )
-                continue
-            if pools[ti.pool] < ti.pool_slots:
-                continue
-            if per_dag[ti.dag_id] >= sdag.max_active_tasks:
-                continue
-            limit = task.max_active_tis_per_dag
-            if limit is not None and per_task[(ti.dag_id, ti.task_id)] >= limit:
-                continue
-            try_number = ti.try_number if ti.reschedule_at is not None else ti.try_number + 1
-            timeout = task.execution_timeout
-            workload = Workload(
-                key=TaskInstanceKey(
-                    dag_id=ti.dag_id,
-                    run_id=ti.run_id,
-                    task_id=ti.task_id,
-                    map_index=ti.map_index,
-                    try_number=try_number,
-                ),
-                dag_file=dag_file_for(sdag.data),
-                dag_version=ti.dag_version_id,
-                queue=ti.queue,
-                priority=ti.priority_weight,
-                timeout_seconds=float(timeout) if timeout is not None else None,
-            )
-            chosen.append((ti, workload))
-            pools[ti.pool] -= ti.pool_slots
-            per_dag[ti.dag_id] += 1
-            per_task[(ti.dag_id, ti.task_id)] += 1
-        if not chosen:
-            return 0
-        won = self.store.update_task_instances(
-            [
-                TaskInstanceUpdate(
-                    ti_id=ti.id,
-                    state=TIS.QUEUED,
-                    expected_state=TIS.SCHEDULED,
-                    fields={
-                        "try_number": workload.key.try_number,
-                        "queued_at": now,
-                        "lease_owner": self.id,
-                        "executor": self.executor_name,
-                    },
-                )
-                for ti, workload in chosen
-            ]
-        )
-        queued = 0
-        for (_, workload), ok in zip(chosen, won, strict=True):
-            if ok:  # a False means another scheduler queued it first
-                self.executor.submit(workload)
-                queued += 1
-        return queued
-
     # -- executor events --------------------------------------------------------------------
 
     def process_events(
@@ -687,41 +463,6 @@ class Scheduler:
             self.recorder.finish(ti, outcome, info=event.info, now=now)
         return affected
 
-    # -- crash recovery ------------------------------------------------------------------
-
-    def reap(self, now: datetime) -> set[tuple[str, str]]:
-        """Tries whose worker went silent are failed (or retried); tries queued by a
-        scheduler that died and never started are queued again."""
-        affected: set[tuple[str, str]] = set()
-        silent = now - timedelta(seconds=self.task_heartbeat_timeout)
-        for ti in self.store.list_task_instances(states=[TIS.RUNNING], limit=None).items:
-            if ti.last_heartbeat_at is not None and ti.last_heartbeat_at < silent:
-                info = f"no heartbeat for {self.task_heartbeat_timeout:g}s: the worker is gone"
-                if self.recorder.finish(ti, None, info=info, now=now) is not None:
-                    affected.add((ti.dag_id, ti.run_id))
-        alive = self._alive_schedulers()
-        resets = [
-            TaskInstanceUpdate(
-                ti_id=ti.id,
-                state=TIS.SCHEDULED,
-                expected_state=TIS.QUEUED,
-                fields={"try_number": max(ti.try_number - 1, 0), "lease_owner": None},
-            )
-            for ti in self.store.list_task_instances(states=[TIS.QUEUED], limit=None).items
-            if ti.lease_owner != self.id and _owner_process(ti.lease_owner) not in alive
-        ]
-        if resets:
-            log.warning("queueing again %d tries left by a scheduler that died", len(resets))
-            self.store.update_task_instances(resets)
-        return affected
-
-    def _alive_schedulers(self) -> set[tuple[str, str]]:
-        within = timedelta(seconds=self.scheduler_heartbeat_timeout)
-        return {
-            (job.hostname, str(job.pid))
-            for job in self.store.list_jobs(kind="scheduler", alive_within=within)
-        }
-
     # -- helpers -------------------------------------------------------------------------
 
     @staticmethod
@@ -737,30 +478,3 @@ class Scheduler:
     def _notify(self, event: str, **kwargs: Any) -> None:
         if self.plugins is not None:
             self.plugins.notify(event, **kwargs)
-
-
-def _owner_process(lease_owner: str | None) -> tuple[str, str] | None:
-    """``host:pid:nonce`` (a scheduler's id) -> ``(host, pid)``."""
-    if not lease_owner:
-        return None
-    host, _, rest = lease_owner.partition(":")
-    return host, rest.partition(":")[0]
-
-
-def _new_task_instance(
-    task: SerializedTask, run: DagRun, map_index: int, state: TIS
-) -> NewTaskInstance:
-    """A task instance of ``run`` carrying the task's scheduling settings."""
-    return NewTaskInstance(
-        task_id=task.task_id,
-        map_index=map_index,
-        state=state,
-        max_tries=int(task.retries),
-        pool=task.pool,
-        pool_slots=int(task.pool_slots),
-        queue=task.queue,
-        priority_weight=int(task.priority_weight_total),
-        operator=task.custom_operator_name or task.operator,
-        executor=task.executor,
-        dag_version_id=run.dag_version_id,
-    )

@@ -80,19 +80,20 @@ class LocalExecutor(Executor):
         self._conn = parent
 
     def shutdown(self, *, wait: bool = True) -> None:
-        if self._conn is None:
+        conn, process = self._conn, self._process
+        if conn is None or process is None:
             return
         try:
-            self._conn.send(("stop", wait))
-            if wait:
-                while self._running and self._process.is_alive():
-                    self._drain(timeout=0.5)
+            conn.send(("stop", wait))
+            # _drain forgets the zygote when it sees the pipe end: stop looping then.
+            while wait and self._running and self._conn is not None and process.is_alive():
+                self._drain(timeout=0.5)
         except (BrokenPipeError, EOFError, OSError):
             pass
-        self._process.join(timeout=10 if wait else 2)
-        if self._process.is_alive():
-            self._process.kill()
-        self._conn.close()
+        process.join(timeout=10 if wait else 2)
+        if process.is_alive():
+            process.kill()
+        conn.close()
         self._conn = None
         self._process = None
 

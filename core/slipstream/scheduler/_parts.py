@@ -1,0 +1,43 @@
+"""What the scheduler's parts share: its settings, and the few methods they call
+on each other. ``Scheduler`` (core.py) is the one class made of them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from slipstream.execution.recording import TryRecorder
+    from slipstream.executors.base import Executor, TaskInstanceKey
+    from slipstream.metadata.base import MetadataStore
+    from slipstream.metadata.records import DagRun, TaskInstance
+    from slipstream.plugins.manager import PluginManager
+    from slipstream.serialized_dag import SerializedDag
+
+
+class SchedulerParts:
+    store: MetadataStore
+    executor: Executor
+    executor_name: str
+    plugins: PluginManager | None
+    poll_interval: float
+    task_heartbeat_timeout: float
+    scheduler_heartbeat_timeout: float
+    clock: Callable[[], datetime]
+    recorder: TryRecorder
+    id: str
+    focus: set[tuple[str, str]] | None
+
+    def dag_for_version(self, version_id: int | None, dag_id: str) -> SerializedDag:
+        raise NotImplementedError
+
+    def _notify(self, event: str, **kwargs: Any) -> None:
+        raise NotImplementedError
+
+    @staticmethod
+    def _key(ti: TaskInstance) -> TaskInstanceKey:
+        raise NotImplementedError
+
+    def _begin(self, run: DagRun, sdag: SerializedDag) -> None:
+        raise NotImplementedError
