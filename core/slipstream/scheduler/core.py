@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 WAITING_FOR_TIME = frozenset({TIS.UP_FOR_RETRY, TIS.UP_FOR_RESCHEDULE})
+MAX_RUNS_PER_PASS = 1000
 FAILED_STATES = frozenset({TIS.FAILED, TIS.UPSTREAM_FAILED})
 
 
@@ -106,6 +107,7 @@ class Scheduler(RunsMixin, QueueingMixin, RecoveryMixin):
         self._stop.set()
         self._notify("before_stopping", component=self)
         self.executor.shutdown(wait=wait)
+        self.store.release_dag_runs(self.id)
         if self._job_id is not None:
             self.store.end_job(self._job_id)
             self._job_id = None
@@ -180,10 +182,18 @@ class Scheduler(RunsMixin, QueueingMixin, RecoveryMixin):
     # -- dependencies ----------------------------------------------------------------------
 
     def schedule_runs(self, now: datetime, runs: Collection[tuple[str, str]] | None) -> bool:
-        """Evaluate the task instances of running runs (all of them, or ``runs``)."""
+        """Evaluate the task instances of running runs: ``runs``, or (``None``) every
+        running run no other scheduler holds a lease on right now."""
         targets: list[DagRun]
         if runs is None:
-            targets = list(self.store.list_dag_runs(states=[DagRunState.RUNNING], limit=None).items)
+            # Row locks with SKIP LOCKED: concurrent schedulers split the running runs
+            # between them instead of all examining every run.
+            targets = self.store.claim_dag_runs(
+                states=[DagRunState.RUNNING],
+                limit=MAX_RUNS_PER_PASS,
+                owner=self.id,
+                lease=timedelta(seconds=max(5.0, 10 * self.poll_interval)),
+            )
         else:
             found = [self.store.get_dag_run(dag_id, run_id) for dag_id, run_id in runs]
             targets = [r for r in found if r is not None and r.state == DagRunState.RUNNING]
