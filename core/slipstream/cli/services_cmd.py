@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -102,21 +103,73 @@ def dag_processor(num_runs: int | None) -> None:
         app.close()
 
 
+@click.command("api-server")
+@click.option("--host", default=None, help="Address to listen on (default: api.host).")
+@click.option("--port", type=int, default=None, help="Port to listen on (default: api.port).")
+def api_server(host: str | None, port: int | None) -> None:
+    """Serve the REST API and the web UI until stopped (Ctrl-C or SIGTERM)."""
+    from slipstream.api.server import serve
+    from slipstream.metadata import open_store
+
+    _configure_logging()
+    state = get_state()
+    store = open_store(state.config, state.manager)
+    try:
+        status = store.check()
+    finally:
+        store.close()
+    if not status.ok:
+        raise click.ClickException(status.message)
+    serve(
+        state.config,
+        state.manager,
+        host=host or state.config["api.host"],
+        port=port or state.config["api.port"],
+    )
+
+
+ADMIN_PASSWORD_FILE = "standalone_admin_password.txt"
+
+
+def _ensure_admin(app: Any) -> str:
+    """Create the ``admin`` user on first start, with a random password kept in the
+    home (mode 0600); what to tell the person at the terminal."""
+    from slipstream.api.auth.passwords import generate_password, hash_password
+
+    path = app.config.home / ADMIN_PASSWORD_FILE
+    if app.store.get_user("admin") is not None:
+        if path.exists():
+            return f"Log in as admin with the password in {path}"
+        return "Log in as admin (password unchanged; `slipstream users reset-password admin`)"
+    password = generate_password()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(password + "\n")
+    app.store.create_user("admin", role="admin", password_hash=hash_password(password))
+    return f"Log in as admin with password {password} (also kept in {path})"
+
+
 @click.command("standalone")
 def standalone() -> None:
-    """Everything for a laptop: migrate the store, then run the dag processor and the
-    scheduler together until Ctrl-C, which stops them all."""
+    """Everything for a laptop: migrate the store, create the admin user, then run the
+    dag processor, the scheduler and the API server until Ctrl-C, which stops them all."""
     _configure_logging()
     app = _runtime(migrate=True)
-    app.close()
+    try:
+        login = _ensure_admin(app)
+    finally:
+        app.close()
     command = [sys.executable, "-m", "slipstream"]
-    names = ["dag-processor", "scheduler"]
+    names = ["api-server", "dag-processor", "scheduler"]
     children = [subprocess.Popen([*command, name]) for name in names]
+    host, port = app.config["api.host"], app.config["api.port"]
     click.echo(
         f"slipstream {app.config['core.executor']} executor, "
         f"DAGs from {app.config['core.dags_folder']}"
         + (" and the examples" if app.config["core.load_examples"] else "")
-        + ". Ctrl-C stops."
+        + f".\nUI and API on http://{host}:{port}/ . {login}.\nCtrl-C stops."
     )
     stopping = False
 

@@ -141,6 +141,37 @@ def slipstream_settings() -> Iterator[SettingSpec]:
         section="api", key="port", type="int", default=8080, minimum=1, description="API port."
     )
     yield SettingSpec(
+        section="api",
+        key="secret_key",
+        secret=True,
+        description="Key that signs API tokens and UI sessions (generated into the home "
+        "with mode 0600 on first use when unset; every API server must share it).",
+    )
+    yield SettingSpec(
+        section="api",
+        key="access_token_expiration",
+        type="int",
+        default=86400,
+        minimum=60,
+        description="Seconds an access token from POST /auth/token (or a UI session) stays valid.",
+    )
+    yield SettingSpec(
+        section="api",
+        key="cookie_secure",
+        type="bool",
+        default=False,
+        description="Send the UI session cookie only over HTTPS (set it behind a TLS proxy).",
+    )
+    yield SettingSpec(
+        section="api",
+        key="login_attempts_per_minute",
+        type="int",
+        default=5,
+        minimum=1,
+        description="Failed logins allowed per user name and client address per minute; "
+        "further attempts get 429 until the minute has passed.",
+    )
+    yield SettingSpec(
         section="plugins",
         key="disabled",
         type="list",
