@@ -50,6 +50,9 @@ def _stop_on_signals(stop: Any) -> None:
 @click.option("--num-runs", type=int, default=None, help="Stop after this many loops (tests).")
 def scheduler(num_runs: int | None) -> None:
     """Run the scheduler until stopped (Ctrl-C or SIGTERM)."""
+    from slipstream.cli.store_access import require_local
+
+    require_local("scheduler")
     _configure_logging()
     app = _runtime(migrate=False)
     _stop_on_signals(app.scheduler.request_stop)
@@ -71,6 +74,9 @@ def scheduler(num_runs: int | None) -> None:
 @click.option("--num-runs", type=int, default=None, help="Stop after this many passes (tests).")
 def dag_processor(num_runs: int | None) -> None:
     """Keep the store's DAGs in step with the DAG files until stopped."""
+    from slipstream.cli.store_access import require_local
+
+    require_local("dag-processor")
     _configure_logging()
     app = _runtime(migrate=False)
     stopping = False
@@ -108,6 +114,9 @@ def dag_processor(num_runs: int | None) -> None:
 @click.option("--port", type=int, default=None, help="Port to listen on (default: api.port).")
 def api_server(host: str | None, port: int | None) -> None:
     """Serve the REST API and the web UI until stopped (Ctrl-C or SIGTERM)."""
+    from slipstream.cli.store_access import require_local
+
+    require_local("api-server")
     from slipstream.api.server import serve
     from slipstream.metadata import open_store
 
@@ -155,6 +164,9 @@ def _ensure_admin(app: Any) -> str:
 def standalone() -> None:
     """Everything for a laptop: migrate the store, create the admin user, then run the
     dag processor, the scheduler and the API server until Ctrl-C, which stops them all."""
+    from slipstream.cli.store_access import require_local
+
+    require_local("standalone")
     _configure_logging()
     app = _runtime(migrate=True)
     try:

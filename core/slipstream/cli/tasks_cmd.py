@@ -65,6 +65,9 @@ def render(
     dag_id: str, task_id: str, logical_date: str | None, map_index: int, conf: str | None
 ) -> None:
     """Print a task's template fields rendered for a run."""
+    from slipstream.cli.store_access import require_local
+
+    require_local("tasks render")
     from slipstream.cli.dag_lookup import parse_conf, parse_date, real_dag
     from slipstream.execution.runner import RuntimeTaskInstance
     from slipstream.templating import build_context
@@ -116,6 +119,9 @@ def test(
     dag_id: str, task_id: str, logical_date: str | None, map_index: int, conf: str | None
 ) -> None:
     """Run one task in this process, ignoring dependencies; records nothing."""
+    from slipstream.cli.store_access import require_local
+
+    require_local("tasks test")
     from slipstream.cli.dag_lookup import parse_conf, parse_date, real_dag
     from slipstream.execution.runner import run_task
     from slipstream.testing import MemoryTaskClient
@@ -188,6 +194,11 @@ def clear(
         "include_upstream": upstream,
         "only_failed": only_failed,
     }
+    from slipstream.cli.store_access import is_remote
+
+    if is_remote():
+        _clear_remotely(dag_id, yes=yes, **kwargs)
+        return
     with cli_store() as store:
         preview = clear_task_instances(store, dag_id, dry_run=True, **kwargs)
         if not preview.cleared:
@@ -203,6 +214,74 @@ def clear(
             return
         result = clear_task_instances(store, dag_id, **kwargs)
         click.echo(f"Cleared {len(result.cleared)} task instance(s) in {len(result.runs)} run(s).")
+
+
+def _clear_remotely(
+    dag_id: str,
+    *,
+    yes: bool,
+    run_ids: tuple[str, ...],
+    start: datetime | None,
+    end: datetime | None,
+    task_regex: str | None,
+    include_downstream: bool,
+    include_upstream: bool,
+    only_failed: bool,
+) -> None:
+    """``tasks clear`` through ``POST /api/v2/dags/{dag_id}/clearTaskInstances``: the
+    same preview and question, then the same summary."""
+    import re
+
+    from slipstream.cli.api_store import ApiStore
+    from slipstream.cli.dag_lookup import serialized_dag
+    from slipstream.cli.remote import path
+    from slipstream.cli.store_access import cli_store
+
+    body: dict[str, Any] = {
+        "only_failed": only_failed,
+        "include_downstream": include_downstream,
+        "include_upstream": include_upstream,
+    }
+    if task_regex:
+        pattern = re.compile(task_regex)
+        body["task_ids"] = [t for t in serialized_dag(dag_id).tasks if pattern.search(t)]
+        if not body["task_ids"]:
+            click.echo("No task instances to clear.")
+            return
+    if start:
+        body["start_date"] = start.isoformat()
+    if end:
+        body["end_date"] = end.isoformat()
+    with cli_store() as store:
+        assert isinstance(store, ApiStore)
+
+        def clear(dry_run: bool) -> list[Any]:
+            tis: list[Any] = []
+            for run_id in run_ids or (None,):
+                answer = store.client.request(
+                    "POST",
+                    path("dags", dag_id, "clearTaskInstances"),
+                    json_body={**body, "dag_run_id": run_id, "dry_run": dry_run},
+                    what=f"DAG {dag_id!r}" + (f" run {run_id!r}" if run_id else ""),
+                )
+                tis.extend(store.ti_from_json(item) for item in answer["task_instances"])
+            return tis
+
+        preview = clear(True)
+        if not preview:
+            click.echo("No task instances to clear.")
+            return
+        for ti in preview:
+            index = f"[{ti.map_index}]" if ti.map_index >= 0 else ""
+            click.echo(f"  {ti.run_id}  {ti.task_id}{index}  {ti.state.value}")
+        if not yes and not click.confirm(
+            f"Clear these {len(preview)} task instance(s)?", default=False
+        ):
+            click.echo("Nothing cleared.")
+            return
+        cleared = clear(False)
+    runs = {ti.run_id for ti in cleared}
+    click.echo(f"Cleared {len(cleared)} task instance(s) in {len(runs)} run(s).")
 
 
 @tasks.command("run")

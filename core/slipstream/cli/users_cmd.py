@@ -78,6 +78,12 @@ def create(username: str, role: str, email: str | None, password_stdin: bool) ->
         if store.get_user(username) is not None:
             fail(f"user {username!r} already exists")
         password = read_password(password_stdin)
+        from slipstream.cli.api_store import ApiStore
+
+        if isinstance(store, ApiStore):
+            store.create_user_with_password(username, role=role, email=email, password=password)
+            click.echo(f"user {username!r} created with role {role}")
+            return
         try:
             store.create_user(
                 username, role=role, password_hash=hash_password(password), email=email
@@ -119,5 +125,10 @@ def reset_password(username: str, password_stdin: bool) -> None:
         if store.get_user(username) is None:
             fail(f"user {username!r} does not exist")
         password = read_password(password_stdin)
-        store.update_user(username, password_hash=hash_password(password))
+        from slipstream.cli.api_store import ApiStore
+
+        if isinstance(store, ApiStore):
+            store.set_user_password(username, password)
+        else:
+            store.update_user(username, password_hash=hash_password(password))
     click.echo(f"password of {username!r} changed")

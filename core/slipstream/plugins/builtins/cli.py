@@ -15,6 +15,7 @@ def slipstream_cli_commands() -> Iterator[CliCommandSpec]:
     from slipstream.cli.db_cmd import db
     from slipstream.cli.info_cmd import info
     from slipstream.cli.init_cmd import init
+    from slipstream.cli.login_cmd import login, logout
     from slipstream.cli.plugins_cmd import plugins
     from slipstream.cli.pools_cmd import pools
     from slipstream.cli.runs_cmd import list_runs, pause, states_for_dag_run, unpause
@@ -40,6 +41,8 @@ def slipstream_cli_commands() -> Iterator[CliCommandSpec]:
     yield CliCommandSpec(command=standalone)
     yield CliCommandSpec(command=api_server)
     yield CliCommandSpec(command=users)
+    yield CliCommandSpec(command=login)
+    yield CliCommandSpec(command=logout)
     yield CliCommandSpec(command=variables)
     yield CliCommandSpec(command=connections)
     yield CliCommandSpec(command=pools)

@@ -172,6 +172,18 @@ def slipstream_settings() -> Iterator[SettingSpec]:
         "further attempts get 429 until the minute has passed.",
     )
     yield SettingSpec(
+        section="cli",
+        key="api_url",
+        description="URL of a slipstream API server: CLI commands then work through its "
+        "REST API instead of the local metadata database (see `slipstream login`).",
+    )
+    yield SettingSpec(
+        section="cli",
+        key="api_token",
+        secret=True,
+        description="Access token for cli.api_url, for scripts (instead of `slipstream login`).",
+    )
+    yield SettingSpec(
         section="plugins",
         key="disabled",
         type="list",
