@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -70,6 +71,9 @@ def scheduler(num_runs: int | None) -> None:
     log.info("scheduler stopped")
 
 
+DAG_PROCESSOR_HEARTBEAT_SECONDS = 5.0
+
+
 @click.command("dag-processor")
 @click.option("--num-runs", type=int, default=None, help="Stop after this many passes (tests).")
 def dag_processor(num_runs: int | None) -> None:
@@ -89,9 +93,16 @@ def dag_processor(num_runs: int | None) -> None:
     interval = app.config["dag_processor.scan_interval"]
     log.info("dag processor watching %s", app.config["core.dags_folder"])
     app.plugins.notify("on_starting", component=app.processor)
+    # A job row with a heartbeat, so that /api/v2/monitor/health can tell whether a
+    # dag processor is alive.
+    job = app.store.start_job("dag_processor", socket.gethostname(), os.getpid())
+    last_beat = time.monotonic()
     passes = 0
     try:
         while not stopping and (num_runs is None or passes < num_runs):
+            if time.monotonic() - last_beat >= DAG_PROCESSOR_HEARTBEAT_SECONDS:
+                app.store.heartbeat_job(job.id)
+                last_beat = time.monotonic()
             report = app.processor.sync()
             if report.parsed:
                 log.info(
@@ -106,6 +117,7 @@ def dag_processor(num_runs: int | None) -> None:
                 time.sleep(min(0.1, interval))
     finally:
         app.plugins.notify("before_stopping", component=app.processor)
+        app.store.end_job(job.id)
         app.close()
 
 
