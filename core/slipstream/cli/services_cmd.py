@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import click
@@ -152,13 +153,13 @@ def api_server(host: str | None, port: int | None) -> None:
 ADMIN_PASSWORD_FILE = "standalone_admin_password.txt"
 
 
-def _ensure_admin(app: Any) -> str:
+def _ensure_admin(store: Any, home: Path) -> str:
     """Create the ``admin`` user on first start, with a random password kept in the
     home (mode 0600); what to tell the person at the terminal."""
     from slipstream.api.auth.passwords import generate_password, hash_password
 
-    path = app.config.home / ADMIN_PASSWORD_FILE
-    if app.store.get_user("admin") is not None:
+    path = home / ADMIN_PASSWORD_FILE
+    if store.get_user("admin") is not None:
         if path.exists():
             return f"Log in as admin with the password in {path}"
         return "Log in as admin (password unchanged; `slipstream users reset-password admin`)"
@@ -168,7 +169,7 @@ def _ensure_admin(app: Any) -> str:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(password + "\n")
-    app.store.create_user("admin", role="admin", password_hash=hash_password(password))
+    store.create_user("admin", role="admin", password_hash=hash_password(password))
     return f"Log in as admin with password {password} (also kept in {path})"
 
 
@@ -179,22 +180,20 @@ def standalone() -> None:
     from slipstream.cli.store_access import require_local
 
     require_local("standalone")
+    from slipstream.metadata import open_store
+
     _configure_logging()
-    app = _runtime(migrate=True)
+    state = get_state()
+    config = state.config
+    store = open_store(config, state.manager)
     try:
-        login = _ensure_admin(app)
-    finally:
-        app.close()
+        store.migrate()
+    except BaseException:
+        store.close()
+        raise
     command = [sys.executable, "-m", "slipstream"]
     names = ["api-server", "dag-processor", "scheduler"]
     children = [subprocess.Popen([*command, name]) for name in names]
-    host, port = app.config["api.host"], app.config["api.port"]
-    click.echo(
-        f"slipstream {app.config['core.executor']} executor, "
-        f"DAGs from {app.config['core.dags_folder']}"
-        + (" and the examples" if app.config["core.load_examples"] else "")
-        + f".\nUI and API on http://{host}:{port}/ . {login}.\nCtrl-C stops."
-    )
     stopping = False
 
     def stop(signum: int, frame: Any) -> None:
@@ -204,6 +203,18 @@ def standalone() -> None:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     try:
+        # The services start while the admin's password is hashed (slow on purpose).
+        try:
+            login = _ensure_admin(store, config.home)
+        finally:
+            store.close()
+        host, port = config["api.host"], config["api.port"]
+        click.echo(
+            f"slipstream {config['core.executor']} executor, "
+            f"DAGs from {config['core.dags_folder']}"
+            + (" and the examples" if config["core.load_examples"] else "")
+            + f".\nUI and API on http://{host}:{port}/ . {login}.\nCtrl-C stops."
+        )
         while not stopping and all(child.poll() is None for child in children):
             time.sleep(0.2)
     finally:

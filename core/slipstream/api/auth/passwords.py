@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 
 from argon2 import PasswordHasher
@@ -11,9 +12,13 @@ _hasher = PasswordHasher()
 
 MIN_PASSWORD_LENGTH = 8
 
-# A hash to verify against when the user does not exist, so that a login for an
-# unknown name takes as long as one with a wrong password (no user enumeration).
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to verify against when the user does not exist, so that a login for an
+    unknown name takes as long as one with a wrong password (no user enumeration).
+    Made on first use: hashing is slow on purpose, and start-up should not pay for it."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 def hash_password(password: str) -> str:
@@ -24,7 +29,7 @@ def hash_password(password: str) -> str:
 def verify_password(password_hash: str | None, password: str) -> bool:
     """True when ``password`` matches; never raises for a wrong or malformed hash."""
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+        return _hasher.verify(password_hash or _dummy_hash(), password) and bool(password_hash)
     except (VerificationError, InvalidHashError):
         return False
 
