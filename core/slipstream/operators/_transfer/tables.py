@@ -274,6 +274,13 @@ class TableWriter:
         self.statement: Insert | None = None
         self._key_indexes: list[int] = []
         self.primary_key: list[str] = []
+        dbapi = engine.dialect.loaded_dbapi
+        self._driver_error: type[Exception] = getattr(dbapi, "Error", StatementError)
+        # PostgreSQL loads a page fastest with COPY (5x an INSERT per row); upserts and
+        # the search for a refused row use INSERT.
+        self._copy = (
+            self.dialect == "postgresql" and engine.dialect.driver == "psycopg" and mode == "insert"
+        )
 
     def close(self) -> None:
         self.connection.close()
@@ -440,22 +447,45 @@ class TableWriter:
             except BadValue:
                 raise self._bad_value(index, values, first, page) from None
         nbytes = sum(value_bytes(values) for values in converted)
-        keys = [c.name for c in self.columns]
-        numbers = range(first, first + len(rows))
-        numbered = list(zip(numbers, zip(*converted, strict=True), strict=True))
+        out = list(zip(*converted, strict=True))
+        numbers: Sequence[int] = range(first, first + len(out))
         if self._key_indexes:  # one page may not name a row twice in an upsert: last wins
-            last = {tuple(row[i] for i in self._key_indexes): (n, row) for n, row in numbered}
-            numbered = list(last.values())
-        params = [dict(zip(keys, row, strict=True)) for _, row in numbered]
-        if params:
+            last = {
+                tuple(row[i] for i in self._key_indexes): (n, row)
+                for n, row in zip(numbers, out, strict=True)
+            }
+            numbers, out = [n for n, _ in last.values()], [row for _, row in last.values()]
+        if out:
             try:
                 with self.connection.begin():
-                    self.connection.execute(self.statement, params)
-            except StatementError as exc:
-                raise self._refused(exc, numbered, params, first, page) from exc
+                    if self._copy:
+                        self._copy_rows(out)
+                    else:
+                        self.connection.execute(self.statement, self._params(out))
+            except (StatementError, self._driver_error) as exc:
+                raise self._refused(exc, numbers, out, len(rows), page) from exc
         self.done += len(rows)
         self.pages += 1
         return len(rows), nbytes
+
+    def _params(self, rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+        keys = [c.name for c in self.columns]
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def _copy_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        from psycopg import sql
+
+        schema, name = split_table(self.table)
+        target = sql.Identifier(schema, name) if schema else sql.Identifier(name)
+        columns = sql.SQL(", ").join(sql.Identifier(c.name) for c in self.columns)
+        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(target, columns)
+        cursor = self.connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            with cursor.copy(statement) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        finally:
+            cursor.close()
 
     def _committed(self) -> str:
         if not self.done:
@@ -477,15 +507,17 @@ class TableWriter:
 
     def _refused(
         self,
-        exc: StatementError,
-        numbered: list[tuple[int, tuple[Any, ...]]],
-        params: list[dict[str, Any]],
-        first: int,
+        exc: Exception,
+        numbers: Sequence[int],
+        rows: list[tuple[Any, ...]],
+        count: int,
         page: int,
     ) -> TransferError:
+        params = self._params(rows)
         found = self._first_refused(params)
+        first = self.done + 1
         tail = (
-            f"Nothing of page {page} (rows {first:,}-{first + len(numbered) - 1:,}) "
+            f"Nothing of page {page} (rows {first:,}-{first + count - 1:,}) "
             f"was committed{self._committed()}"
         )
         if found is None:
@@ -494,9 +526,8 @@ class TableWriter:
                 f"{db_message(exc)}. {tail}"
             )
         index, error = found
-        number = numbered[index][0]
         return TransferError(
-            f"{self.table} on connection {self.conn_id!r} refused row {number:,}: "
+            f"{self.table} on connection {self.conn_id!r} refused row {numbers[index]:,}: "
             f"{db_message(error)} -- the row: {_preview(params[index])}. {tail}"
         )
 
