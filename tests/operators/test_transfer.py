@@ -554,3 +554,42 @@ def test_a_missing_extra_is_named_with_the_pip_command(
     assert "writing 's3://bucket/a.csv' needs fsspec" in failed(run(dag, "s3", client))
     assert 'pip install "slipstream[fsspec]"' in failed(run(dag, "read", client))
     assert not (tmp_path / "a.parquet").exists()
+
+
+def test_the_example_dag_runs_its_etl_and_reruns_without_duplicates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run: Run, xcom: Callable[..., Any]
+) -> None:
+    import importlib.util
+
+    from slipstream.dag_processing.bag import EXAMPLES_FOLDER
+
+    shop, warehouse = tmp_path / "shop.db", tmp_path / "warehouse.db"
+    monkeypatch.setenv("SLIPSTREAM_CONN_EXAMPLE_SHOP", f"sqlite:///{shop}")
+    monkeypatch.setenv("SLIPSTREAM_CONN_EXAMPLE_WAREHOUSE", f"sqlite:///{warehouse}")
+    spec = importlib.util.spec_from_file_location(
+        "example_transfer_under_test", EXAMPLES_FOLDER / "example_transfer.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    dag = module.dag
+    dag.task_dict["export_revenue"].path = str(tmp_path / "revenue_{{ ds }}.csv")
+    client = MemoryTaskClient()
+
+    for _ in range(2):  # a rerun of the same day updates rows, it does not add them
+        for task_id in ("seed_shop", "copy_orders", "daily_revenue", "export_revenue", "report"):
+            ok(run(dag, task_id, client))
+
+    assert select(warehouse, "SELECT * FROM daily_revenue ORDER BY customer") == [
+        ("2024-01-02", "Ana", 799, 1),
+        ("2024-01-02", "Zoë", 5350, 2),
+    ]
+    assert select(warehouse, "SELECT COUNT(*) FROM orders") == [(3,)]
+    assert (tmp_path / "revenue_2024-01-02.csv").read_text(encoding="utf-8").splitlines() == [
+        "day,customer,revenue_cents,orders",
+        "2024-01-02,Ana,799,1",
+        "2024-01-02,Zoë,5350,2",
+    ]
+    assert xcom(client, dag, "report") == (
+        f"copied 3 orders; 2 rows in {tmp_path / 'revenue_2024-01-02.csv'}"
+    )
