@@ -9,9 +9,13 @@ figures are the scheduler's and the workers' own, without a server in between.
     dags_100x10   100 DAGs of 10 tasks, triggered together
     backfill_365  a 3-task daily DAG over a year
     idle_scheduler  CPU and memory of a scheduler with nothing to do
+    transfer_100k, transfer_1m  GenericTransfer of 100,000 / 1,000,000 rows of five
+                  columns from SQLite into PostgreSQL, in a worker process:
+                  rows per second and the worker's peak RSS (not among the defaults)
 
 ``--store postgresql`` runs them on a PostgreSQL started from the system's
-binaries (or ``SLIPSTREAM_TEST_POSTGRES_URL``).
+binaries (or ``SLIPSTREAM_TEST_POSTGRES_URL``); the transfer workloads always
+write into such a PostgreSQL.
 """
 
 from __future__ import annotations
@@ -244,6 +248,126 @@ def bench_idle(store_url: str, executor: str, seconds: float = 10.0) -> dict[str
     }
 
 
+TRANSFER_ROWS = {"transfer_100k": 100_000, "transfer_1m": 1_000_000}
+TRANSFER_PAGE_SIZE = 10_000
+
+
+def _source_rows(count: int) -> Iterator[tuple[Any, ...]]:
+    """Five columns as SQLite holds them: an id, text, a decimal and a timestamp as text,
+    and a boolean as 0/1 (so every page is converted on its way into PostgreSQL)."""
+    base = datetime(2024, 1, 1, tzinfo=UTC)
+    for i in range(1, count + 1):
+        yield (
+            i,
+            f"customer {i % 9973} ünïcode",
+            f"{i % 100000}.{i % 100:02d}",
+            (base + timedelta(seconds=i)).isoformat(sep=" "),
+            i % 2,
+        )
+
+
+def _vm_hwm_mb(pid: int) -> float | None:
+    """The peak RSS of a live process, from the kernel."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return None
+
+
+def bench_transfer(name: str, store_url: str, executor: str) -> dict[str, Any]:
+    """SQLite -> PostgreSQL through GenericTransfer, run as a task in a worker process."""
+    import sqlite3
+
+    from sqlalchemy import create_engine, make_url
+    from sqlalchemy.pool import NullPool
+
+    from slipstream.metadata.records import TaskInstanceRef
+    from slipstream.operators.transfer import GenericTransfer
+
+    count = TRANSFER_ROWS[name]
+    target = make_url(os.environ["SLIPSTREAM_TEST_POSTGRES_URL"])
+    with tempfile.TemporaryDirectory() as scratch:
+        source = Path(scratch) / "source.db"
+        with sqlite3.connect(source) as conn:
+            conn.execute(
+                "CREATE TABLE rows (id INTEGER PRIMARY KEY, label TEXT, amount TEXT, "
+                "created_at TIMESTAMPTZ, flag BOOLEAN)"
+            )
+            conn.executemany("INSERT INTO rows VALUES (?, ?, ?, ?, ?)", _source_rows(count))
+        engine = create_engine(target, poolclass=NullPool)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE IF EXISTS bench_rows")
+            conn.exec_driver_sql(
+                "CREATE TABLE bench_rows (id BIGINT PRIMARY KEY, label TEXT, "
+                "amount NUMERIC(12, 2), created_at TIMESTAMPTZ, flag BOOLEAN)"
+            )
+        # The worker finds the connections in its environment, inherited from this process.
+        os.environ["SLIPSTREAM_CONN_BENCH_SOURCE"] = json.dumps(
+            {"conn_type": "sqlite", "host": str(source)}
+        )
+        os.environ["SLIPSTREAM_CONN_BENCH_TARGET"] = json.dumps(
+            {
+                "conn_type": "postgres",
+                "host": target.host,
+                "port": target.port,
+                "login": target.username,
+                "password": target.password,
+                "schema": target.database,
+            }
+        )
+        with DAG("transfer", start_date=START) as dag:
+            GenericTransfer(
+                task_id="copy",
+                source_conn_id="bench_source",
+                destination_conn_id="bench_target",
+                sql="SELECT * FROM rows",
+                destination_table="bench_rows",
+                page_size=TRANSFER_PAGE_SIZE,
+            )
+        with app_for(store_url, dag, executor=executor) as app:
+            app.start()
+            run = app.trigger("transfer")
+            app.scheduler.start_run(run)
+            ref = TaskInstanceRef(dag_id="transfer", run_id=run.run_id, task_id="copy")
+            peak, began = 0.0, time.perf_counter()
+            while True:
+                current = app.store.get_dag_run(run.dag_id, run.run_id)
+                if current is not None and current.state.finished:
+                    break
+                if not app.scheduler.tick():
+                    app.executor.wait_for_events(0.05)
+                ti = app.store.get_task_instance(ref)
+                if ti is not None and ti.pid is not None:
+                    peak = max(peak, _vm_hwm_mb(ti.pid) or 0.0)
+            wall = time.perf_counter() - began
+            totals = app.xcom(current, "copy")
+            assert current.state == "success", app.task_states(current)
+        with engine.connect() as conn:
+            written = conn.exec_driver_sql("SELECT COUNT(*) FROM bench_rows").scalar_one()
+            conn.exec_driver_sql("DROP TABLE bench_rows")
+            conn.commit()
+        engine.dispose()
+    assert written == count, (written, count)
+    return {
+        "workload": name,
+        "source": "sqlite",
+        "destination": "postgresql",
+        "rows": totals["rows"],
+        "columns": 5,
+        "page_size": TRANSFER_PAGE_SIZE,
+        "pages": totals["pages"],
+        "mib": round(totals["bytes"] / 2**20, 1),
+        "transfer_s": totals["seconds"],
+        "rows_per_s": round(totals["rows_per_second"]),
+        "wall_s": round(wall, 2),
+        "worker_peak_rss_mb": round(peak, 1),
+    }
+
+
 def workload(name: str, store_url: str, executor: str) -> dict[str, Any]:
     if name == "fanout_1000":
         return measure(name, store_url, [fanout(1000)], executor, lambda a: [a.trigger("fanout")])
@@ -258,6 +382,8 @@ def workload(name: str, store_url: str, executor: str) -> dict[str, Any]:
         return bench_backfill(store_url, executor)
     if name == "idle_scheduler":
         return bench_idle(store_url, executor)
+    if name in TRANSFER_ROWS:
+        return bench_transfer(name, store_url, executor)
     raise SystemExit(f"unknown workload {name!r}")
 
 
@@ -272,7 +398,8 @@ def main() -> None:
     parser.add_argument("--store", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--executor", default="local")
     args = parser.parse_args()
-    if args.store == "postgresql" and not os.environ.get("SLIPSTREAM_TEST_POSTGRES_URL"):
+    needs_postgres = args.store == "postgresql" or any(n in TRANSFER_ROWS for n in args.names)
+    if needs_postgres and not os.environ.get("SLIPSTREAM_TEST_POSTGRES_URL"):
         # A throwaway PostgreSQL from the system's binaries, the same one the tests use.
         sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
         from tests.services import start_postgres
