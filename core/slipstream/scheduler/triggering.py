@@ -69,8 +69,8 @@ def trigger_dag_run(
     except ParamValidationError as exc:
         raise TriggerError(f"invalid conf for DAG {dag_id!r}: {exc}") from None
     now = datetime.now(UTC)
-    start_after = run_after or now
-    moment: datetime | None = None if without_logical_date else (logical_date or now)
+    start_after = (run_after or now).astimezone(UTC)
+    moment = None if without_logical_date else (logical_date or now).astimezone(UTC)
     interval: tuple[datetime, datetime] | None = data_interval
     if interval is None and moment is not None:
         inferred = (
