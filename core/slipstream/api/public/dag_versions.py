@@ -28,6 +28,7 @@ from slipstream.api.public.common import (
     call_store,
     order_field,
     page_limit,
+    path_int,
 )
 from slipstream.api.public.dags import BUNDLE_NAME, get_dag_or_404
 from slipstream.metadata.records import DagVersion
@@ -139,11 +140,12 @@ class DagVersionController(Controller):
             dag_versions=[version_response(v) for v in page.items], total_entries=page.total
         )
 
-    @get("/{version_number:int}", guards=[can_read], sync_to_thread=True)
+    @get("/{version_number:str}", guards=[can_read], sync_to_thread=True)
     def get_dag_version(
-        self, ctx: Ctx, dag_id: FromPath[str], version_number: FromPath[int]
+        self, ctx: Ctx, dag_id: FromPath[str], version_number: FromPath[str]
     ) -> DagVersionResponse:
-        version = ctx.store.get_dag_version(dag_id, version_number)
+        number = path_int(version_number, "version_number")
+        version = ctx.store.get_dag_version(dag_id, number)
         if version is None:
             raise NotFoundException(
                 f"The DagVersion with dag_id: `{dag_id}` and version_number: "

@@ -22,6 +22,7 @@ from slipstream.api.public.common import (
     call_store,
     order_field,
     page_limit,
+    path_int,
 )
 from slipstream.api.public.dags import BUNDLE_NAME
 from slipstream.metadata.records import DagImportError
@@ -78,9 +79,9 @@ class ImportErrorController(Controller):
             import_errors=[import_error_response(e) for e in page.items], total_entries=page.total
         )
 
-    @get("/{import_error_id:int}", guards=[can_read], sync_to_thread=True)
-    def get_import_error(self, ctx: Ctx, import_error_id: FromPath[int]) -> ImportErrorResponse:
-        error = ctx.store.get_import_error(import_error_id)
+    @get("/{import_error_id:str}", guards=[can_read], sync_to_thread=True)
+    def get_import_error(self, ctx: Ctx, import_error_id: FromPath[str]) -> ImportErrorResponse:
+        error = ctx.store.get_import_error(path_int(import_error_id, "import_error_id"))
         if error is None:
             raise NotFoundException(
                 f"The ImportError with import_error_id: `{import_error_id}` was not found"
