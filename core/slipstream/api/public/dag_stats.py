@@ -190,6 +190,7 @@ class JobController(Controller):
             and _within(job.started_at, start_date_gte, start_date_lte)
             and _within(job.ended_at, end_date_gte, end_date_lte)
         ]
+        jobs.sort(key=lambda job: job.id)  # ties keep the id order
         jobs.sort(key=JOB_ORDER[sort.lstrip("-")], reverse=sort.startswith("-"))
         page = jobs[offset : offset + page_limit(limit)]
         return JobCollectionResponse(jobs=page, total_entries=len(jobs))
