@@ -97,6 +97,49 @@ def test_list_runs_filters_pagination_order(store: SqlAlchemyStore) -> None:
     assert store.list_dag_runs(limit=0).items == () and store.list_dag_runs(limit=0).total == 13
 
 
+def test_list_runs_by_start_and_end_date(store: SqlAlchemyStore) -> None:
+    new_run(store, run_id="waiting")
+    new_run(store, run_id="started", day=1)
+    new_run(store, run_id="ended", day=2)
+    store.set_dag_run_state("etl", "started", DagRunState.RUNNING)
+    store.set_dag_run_state("etl", "ended", DagRunState.RUNNING)
+    store.set_dag_run_state("etl", "ended", DagRunState.FAILED)
+    ended = store.get_dag_run("etl", "ended")
+    assert ended is not None and ended.start_date is not None and ended.end_date is not None
+    started = store.list_dag_runs(start_date_gte=T0.replace(year=2000))
+    assert sorted(r.run_id for r in started.items) == ["ended", "started"]
+    assert [r.run_id for r in store.list_dag_runs(end_date_lte=ended.end_date).items] == ["ended"]
+    later = ended.end_date + timedelta(microseconds=1)
+    assert store.list_dag_runs(end_date_gte=later).total == 0
+    assert store.list_dag_runs(start_date_lte=ended.start_date).total >= 1
+    with pytest.raises(ValueError, match="start_date_gte must be timezone-aware"):
+        store.list_dag_runs(start_date_gte=datetime(2025, 1, 1))
+
+
+def test_run_counts_by_state_per_dag(store: SqlAlchemyStore) -> None:
+    new_run(store, run_id="q1")
+    new_run(store, run_id="q2", day=1)
+    new_run(store, run_id="r1", day=2, state=DagRunState.RUNNING)
+    new_run(store, dag_id="b", run_id="s1", state=DagRunState.SUCCESS)
+    store.upsert_dags([dag_meta("idle")])
+    assert store.count_dag_runs_by_state() == {
+        "b": {DagRunState.SUCCESS: 1},
+        "etl": {DagRunState.QUEUED: 2, DagRunState.RUNNING: 1},
+    }
+    assert store.count_dag_runs_by_state(["b", "idle"]) == {"b": {DagRunState.SUCCESS: 1}}
+
+
+def test_note_and_triggering_user_read_back(store: SqlAlchemyStore) -> None:
+    run = new_run(store, note="first", triggering_user_name="ada")
+    assert (run.note, run.triggering_user_name) == ("first", "ada")
+    store.set_dag_run_note("etl", "manual__1", "ünïcode " * 200)
+    assert store.get_dag_run("etl", "manual__1").note == "ünïcode " * 200  # type: ignore[union-attr]
+    store.set_dag_run_note("etl", "manual__1", None)
+    assert store.get_dag_run("etl", "manual__1").note is None  # type: ignore[union-attr]
+    with pytest.raises(NotFoundError):
+        store.set_dag_run_note("etl", "nope", "x")
+
+
 def test_run_state_changes_follow_the_state_machine(store: SqlAlchemyStore) -> None:
     new_run(store)
     assert store.set_dag_run_state("etl", "manual__1", DagRunState.RUNNING)

@@ -24,7 +24,18 @@ from slipstream.api.auth.middleware import AuthMiddleware
 from slipstream.api.auth.tokens import TokenSigner
 from slipstream.api.context import ApiContext
 from slipstream.api.errors import EXCEPTION_HANDLERS
-from slipstream.api.public import dags, monitor, serialized
+from slipstream.api.public import (
+    dag_details,
+    dag_runs,
+    dag_serialized,
+    dag_stats,
+    dag_versions,
+    dags,
+    import_errors,
+    monitor,
+    tasks,
+)
+from slipstream.api.public import plugins as plugins_api
 from slipstream.api.public.common import provide_ctx
 from slipstream.version import __version__
 
@@ -38,7 +49,21 @@ API_PREFIX = "/api/v2"
 
 def public_api_handlers() -> Sequence[Any]:
     """The route handlers mounted under ``/api/v2``."""
-    return [monitor.router, dags.DagController, serialized.get_serialized_dag]
+    return [
+        monitor.router,
+        dags.DagController,
+        dag_details.DagDetailsController,
+        dag_serialized.get_serialized_dag,
+        dag_versions.DagVersionController,
+        dag_versions.DagSourceController,
+        dag_runs.DagRunController,
+        tasks.TaskController,
+        import_errors.ImportErrorController,
+        plugins_api.PluginController,
+        dag_stats.DagStatsController,
+        dag_stats.DagTagController,
+        dag_stats.JobController,
+    ]
 
 
 def create_app(

@@ -215,6 +215,10 @@ class ApiStore(MetadataStore):
         logical_date_lte: datetime | None = None,
         run_after_gte: datetime | None = None,
         run_after_lte: datetime | None = None,
+        start_date_gte: datetime | None = None,
+        start_date_lte: datetime | None = None,
+        end_date_gte: datetime | None = None,
+        end_date_lte: datetime | None = None,
         limit: int | None = 100,
         offset: int = 0,
         order_by: str = "id",
@@ -229,6 +233,10 @@ class ApiStore(MetadataStore):
             ("logical_date_lte", logical_date_lte),
             ("run_after_gte", run_after_gte),
             ("run_after_lte", run_after_lte),
+            ("start_date_gte", start_date_gte),
+            ("start_date_lte", start_date_lte),
+            ("end_date_gte", end_date_gte),
+            ("end_date_lte", end_date_lte),
         ):
             if value is not None:
                 params[name] = value.isoformat()

@@ -120,6 +120,18 @@ class MetadataStore:
         a case-insensitive substring (SQL ``%``/``_`` wildcards allowed)."""
         raise NotImplementedError
 
+    def list_dag_tags(
+        self,
+        *,
+        name_pattern: str | None = None,
+        limit: int | None = 100,
+        offset: int = 0,
+        descending: bool = False,
+    ) -> Page[str]:
+        """The distinct tag names of all DAGs, by name; ``name_pattern``: a
+        case-insensitive substring (SQL ``%``/``_`` wildcards allowed)."""
+        raise NotImplementedError
+
     def set_dag_paused(self, dag_id: str, paused: bool) -> Dag:
         """Pause or unpause; raises NotFoundError for an unknown DAG."""
         raise NotImplementedError
@@ -162,6 +174,19 @@ class MetadataStore:
         """Every version of a DAG, oldest first."""
         raise NotImplementedError
 
+    def find_dag_versions(
+        self,
+        *,
+        dag_ids: Collection[str] = (),
+        version_number: int | None = None,
+        limit: int | None = 100,
+        offset: int = 0,
+        order_by: str = "id",
+    ) -> Page[DagVersion]:
+        """Versions of the given DAGs (of every DAG when ``dag_ids`` is empty), paged;
+        ordered by ``id``, ``version_number``, ``dag_id`` or ``created_at``."""
+        raise NotImplementedError
+
     # -- DAG files: parse records and import errors ---------------------------------------
 
     def record_file_parses(self, parses: Iterable[DagFileParse]) -> None:
@@ -188,6 +213,9 @@ class MetadataStore:
     ) -> Page[DagImportError]:
         raise NotImplementedError
 
+    def get_import_error(self, import_error_id: int) -> DagImportError | None:
+        raise NotImplementedError
+
     # -- Dag runs -----------------------------------------------------------------------
 
     def create_dag_run(self, run: NewDagRun) -> DagRun:
@@ -208,10 +236,23 @@ class MetadataStore:
         logical_date_lte: datetime | None = None,
         run_after_gte: datetime | None = None,
         run_after_lte: datetime | None = None,
+        start_date_gte: datetime | None = None,
+        start_date_lte: datetime | None = None,
+        end_date_gte: datetime | None = None,
+        end_date_lte: datetime | None = None,
         limit: int | None = 100,
         offset: int = 0,
         order_by: str = "id",
     ) -> Page[DagRun]:
+        """Runs matching every filter; the date bounds are inclusive, and a run whose
+        date is unset (no logical date, not started, not ended) never matches one."""
+        raise NotImplementedError
+
+    def count_dag_runs_by_state(
+        self, dag_ids: Collection[str] = ()
+    ) -> dict[str, dict[DagRunState, int]]:
+        """How many runs each DAG (of ``dag_ids``, or every DAG that has runs) has in
+        each state; states without runs are left out."""
         raise NotImplementedError
 
     def set_dag_run_state(
@@ -225,6 +266,10 @@ class MetadataStore:
         """Move a run to ``state``: start_date is set on running, end_date on
         success/failed, queued_at on queued. With ``expected_state``, only if the
         current state is that one; returns whether the change was made."""
+        raise NotImplementedError
+
+    def set_dag_run_note(self, dag_id: str, run_id: str, note: str | None) -> None:
+        """Replace a run's note (None removes it); NotFoundError for an unknown run."""
         raise NotImplementedError
 
     def delete_dag_run(self, dag_id: str, run_id: str) -> None:

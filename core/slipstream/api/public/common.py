@@ -12,6 +12,7 @@ from litestar.params import QueryParameter
 from litestar.status_codes import HTTP_400_BAD_REQUEST
 
 from slipstream.api.context import ApiContext
+from slipstream.api.errors import invalid
 
 T = TypeVar("T")
 
@@ -64,3 +65,16 @@ def call_store(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return fn(*args, **kwargs)
     except ValueError as exc:
         raise HTTPException(status_code=HTTP_400_BAD_REQUEST, detail=str(exc)) from None
+
+
+def path_int(value: str, name: str) -> int:
+    """An integer path parameter, parsed by hand so that a non-number is FastAPI's 422
+    (a typed path segment would not match, and be a 404)."""
+    try:
+        return int(value)
+    except ValueError:
+        raise invalid(
+            "Input should be a valid integer, unable to parse string as an integer",
+            field=name,
+            source="path",
+        ) from None

@@ -35,6 +35,13 @@ DAG_ORDER = {
 
 
 @attrs.frozen(kw_only=True)
+class DagTagResponse:
+    name: str
+    dag_id: str
+    dag_display_name: str
+
+
+@attrs.frozen(kw_only=True)
 class DAGResponse:
     dag_id: str
     dag_display_name: str
@@ -52,7 +59,7 @@ class DAGResponse:
     timetable_description: str | None
     timetable_partitioned: bool
     timetable_periodic: bool
-    tags: list[dict[str, str]]
+    tags: list[DagTagResponse]
     max_active_tasks: int
     max_active_runs: int | None
     max_consecutive_failed_dag_runs: int
@@ -113,7 +120,10 @@ def dag_response(dag: Dag, facts: _FileFacts) -> DAGResponse:
         timetable_description=dag.schedule,
         timetable_partitioned=False,
         timetable_periodic=periodic,
-        tags=[{"name": tag, "dag_id": dag.dag_id} for tag in dag.tags],
+        tags=[
+            DagTagResponse(name=tag, dag_id=dag.dag_id, dag_display_name=dag.dag_id)
+            for tag in dag.tags
+        ],
         max_active_tasks=dag.max_active_tasks,
         max_active_runs=dag.max_active_runs,
         max_consecutive_failed_dag_runs=0,

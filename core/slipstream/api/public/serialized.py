@@ -1,41 +1,70 @@
-"""``GET /api/v2/dags/{dag_id}/serialized``: slipstream's own route (not in Airflow's
-API) giving a DAG's serialized form, so a remote CLI can show and list DAGs exactly
-as it does next to the DAG files."""
+"""Airflow's API shapes for values the serialized DAG holds: params, durations."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
-import attrs
-from litestar import get
-from litestar.exceptions import NotFoundException
-from litestar.params import FromPath, FromQuery
-
-from slipstream.api.auth.guards import can_read
-from slipstream.api.public.common import Ctx
-from slipstream.api.public.dags import get_dag_or_404
+PARAM_CLASS = "slipstream.models.param.Param"
 
 
-@attrs.frozen(kw_only=True)
-class SerializedDagResponse:
-    dag_id: str
-    version_number: int
-    serialized: dict[str, Any]
+def params_response(params: Mapping[str, Mapping[str, Any]] | None) -> dict[str, Any] | None:
+    """Serialized params as Airflow's ``Param.dump()`` gives them (what its trigger
+    form reads): ``value`` (the default, or None), ``description``, ``schema``."""
+    if params is None:
+        return None
+    return {
+        name: {
+            "__class": PARAM_CLASS,
+            "value": param.get("default") if param.get("has_default", True) else None,
+            "description": param.get("description"),
+            "schema": dict(param.get("schema") or {}),
+            "source": None,
+        }
+        for name, param in params.items()
+    }
 
 
-@get("/dags/{dag_id:str}/serialized", guards=[can_read], sync_to_thread=True, tags=["Slipstream"])
-def get_serialized_dag(
-    ctx: Ctx, dag_id: FromPath[str], version_number: FromQuery[int | None] = None
-) -> SerializedDagResponse:
-    """The DAG as the scheduler sees it: its latest version, or ``version_number``."""
-    get_dag_or_404(ctx, dag_id)
-    version = ctx.store.get_dag_version(dag_id, version_number)
-    if version is None:
-        raise NotFoundException(
-            f"The Dag with ID: `{dag_id}` has no version {version_number}"
-            if version_number is not None
-            else f"The Dag with ID: `{dag_id}` has no serialized version yet"
-        )
-    return SerializedDagResponse(
-        dag_id=dag_id, version_number=version.version_number, serialized=version.serialized
-    )
+def seconds(value: float | None) -> timedelta | None:
+    return timedelta(seconds=value) if value is not None else None
+
+
+def iso_duration(value: timedelta | None) -> str | None:
+    """``timedelta(days=1, hours=2)`` -> ``"P1DT2H"``: what pydantic (Airflow) writes
+    for a ``format: duration`` field."""
+    if value is None:
+        return None
+    sign = "-" if value < timedelta(0) else ""
+    value = abs(value)
+    days = value.days
+    rest = value - timedelta(days=days)
+    hours, remainder = divmod(int(rest.total_seconds()), 3600)
+    minutes, secs = divmod(remainder, 60)
+    fraction = rest.microseconds
+    text = f"{sign}P"
+    if days:
+        text += f"{days}D"
+    time = ""
+    if hours:
+        time += f"{hours}H"
+    if minutes:
+        time += f"{minutes}M"
+    if secs or fraction:
+        time += f"{secs}.{fraction:06d}".rstrip("0").rstrip(".") + "S"
+    if time:
+        text += "T" + time
+    return text if text != f"{sign}P" else "PT0S"
+
+
+def time_delta(value: float | None) -> dict[str, Any] | None:
+    """Seconds as Airflow's ``TimeDelta`` object (``__type``, days, seconds, microseconds)."""
+    delta = seconds(value)
+    if delta is None:
+        return None
+    return {
+        "__type": "TimeDelta",
+        "days": delta.days,
+        "seconds": delta.seconds,
+        "microseconds": delta.microseconds,
+    }

@@ -95,6 +95,8 @@ def _run(row: sa.Row[Any]) -> DagRun:
         created_at=m["created_at"],
         lease_owner=m["lease_owner"],
         lease_expires_at=m["lease_expires_at"],
+        note=m["note"],
+        triggering_user_name=m["triggering_user_name"],
     )
 
 
@@ -140,6 +142,8 @@ class RunsMixin(StoreBase):
             "dag_version_id": run.dag_version_id,
             "triggered_by": run.triggered_by,
             "backfill_id": run.backfill_id,
+            "note": run.note,
+            "triggering_user_name": run.triggering_user_name,
             "queued_at": now if run.state == DagRunState.QUEUED else None,
             "start_date": now if run.state == DagRunState.RUNNING else None,
             "end_date": now if run.state.finished else None,
@@ -202,6 +206,10 @@ class RunsMixin(StoreBase):
         logical_date_lte: datetime | None = None,
         run_after_gte: datetime | None = None,
         run_after_lte: datetime | None = None,
+        start_date_gte: datetime | None = None,
+        start_date_lte: datetime | None = None,
+        end_date_gte: datetime | None = None,
+        end_date_lte: datetime | None = None,
         limit: int | None = 100,
         offset: int = 0,
         order_by: str = "id",
@@ -217,6 +225,8 @@ class RunsMixin(StoreBase):
         bounds = (
             (t.c.logical_date, logical_date_gte, logical_date_lte, "logical_date"),
             (t.c.run_after, run_after_gte, run_after_lte, "run_after"),
+            (t.c.start_date, start_date_gte, start_date_lte, "start_date"),
+            (t.c.end_date, end_date_gte, end_date_lte, "end_date"),
         )
         for column, low, high, name in bounds:
             check_aware(low, f"{name}_gte")
@@ -228,6 +238,27 @@ class RunsMixin(StoreBase):
         order = self._order(t, order_by, RUN_ORDER, "id")
         with self._read() as conn:
             return self._page(conn, query, order, limit, offset, _run)
+
+    def count_dag_runs_by_state(
+        self, dag_ids: Collection[str] = ()
+    ) -> dict[str, dict[DagRunState, int]]:
+        t = s.dag_run
+        query = sa.select(t.c.dag_id, t.c.state, sa.func.count()).group_by(t.c.dag_id, t.c.state)
+        if dag_ids:
+            query = query.where(t.c.dag_id.in_(list(dag_ids)))
+        counts: dict[str, dict[DagRunState, int]] = {}
+        with self._read() as conn:
+            for dag_id, state, count in conn.execute(query.order_by(t.c.dag_id)):
+                counts.setdefault(dag_id, {})[DagRunState(state)] = int(count)
+        return counts
+
+    def set_dag_run_note(self, dag_id: str, run_id: str, note: str | None) -> None:
+        with self._write() as conn:
+            done = conn.execute(
+                s.dag_run.update().where(_run_key(dag_id, run_id)).values(note=note)
+            )
+            if done.rowcount == 0:
+                raise NotFoundError(f"DAG {dag_id!r} has no run {run_id!r}")
 
     def set_dag_run_state(
         self,

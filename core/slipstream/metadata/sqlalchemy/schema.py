@@ -126,6 +126,8 @@ dag_run = _table(
     _when("created_at", nullable=False),
     sa.Column("lease_owner", sa.String(ID_LEN)),  # the scheduler examining the run
     _when("lease_expires_at"),
+    sa.Column("note", text_type()),  # a user's note (API, UI); migration 0002
+    sa.Column("triggering_user_name", sa.String(ID_LEN)),  # who triggered it by hand (0002)
     sa.ForeignKeyConstraint(["dag_id"], ["dag.dag_id"], ondelete="CASCADE"),
     sa.ForeignKeyConstraint(["dag_version_id"], ["dag_version.id"], ondelete="SET NULL"),
     # Unique constraints ignore NULLs on all three dialects: runs without a
