@@ -308,6 +308,26 @@ def test_state_failure_with_retries_left_and_without(api: Api) -> None:
     assert _state(api, load.ti).state == TIS.FAILED
 
 
+def test_a_try_cleared_while_it_runs_reports_its_end_and_runs_again(api: Api) -> None:
+    from slipstream.scheduler.clearing import clear_task_instances
+
+    run = _run(api)
+    running = _running(api, run, "extract")
+    clear_task_instances(api.runtime.store, "exec", run_ids=["r1"], task_regex="^extract$")
+    assert _state(api, running.ti).state == TIS.RESTARTING
+
+    beat = api.client.put(f"{running.base}/heartbeat", json=HOST, headers=running.headers)
+    assert beat.status_code == 409  # the worker learns it was cleared ...
+    assert beat.json()["detail"]["reason"] == "not_running"
+    logs = api.client.post(
+        f"{running.base}/logs", json={"lines": ["still here"]}, headers=running.headers
+    )
+    assert logs.status_code == 204  # ... yet its last lines and its end are still taken
+    end = api.client.patch(f"{running.base}/state", json=_end(), headers=running.headers)
+    assert end.json() == {"state": "none"}
+    assert _state(api, running.ti).state == TIS.NONE
+
+
 def test_state_refuses_bad_input_and_changes_nothing(api: Api) -> None:
     run = _run(api)
     running = _running(api, run, "extract")
@@ -683,3 +703,15 @@ def test_minted_token_names_the_try_and_lives_for_timeout_plus_margin(
     )
     margin = api.runtime.config["api.task_token_expiration"]
     assert claims.expires_at - claims.issued_at == int((timeout or 0) + margin)
+
+
+def test_local_executors_get_no_tokens(api: Api) -> None:
+    assert api.runtime.executor.needs_task_token is False
+    assert api.runtime.scheduler.task_tokens is None
+    run = _run(api)
+    submitted: list[Workload] = []
+    api.runtime.executor.submit = submitted.append  # type: ignore[method-assign]
+    now = datetime.now(UTC)
+    api.runtime.scheduler.schedule_run(run, now)
+    assert api.runtime.scheduler.queue_tasks(now) > 0
+    assert submitted and all(w.token is None for w in submitted)
