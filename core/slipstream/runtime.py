@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -138,6 +138,7 @@ class Slipstream:
             poll_interval=self.config["scheduler.poll_interval"],
             task_heartbeat_timeout=self.config["scheduler.task_heartbeat_timeout"],
             scheduler_heartbeat_timeout=self.config["scheduler.scheduler_heartbeat_timeout"],
+            task_tokens=self._task_tokens(),
         )
         self._started = False
         if dags:
@@ -169,6 +170,14 @@ class Slipstream:
                 worker=_ForkedWorker(self),
             )
         )
+
+    def _task_tokens(self) -> Callable[[int, Workload], Workload] | None:
+        """The minter of task tokens, when the executor's workers report through the API."""
+        if not self.executor.needs_task_token:
+            return None
+        from slipstream.api.auth.task_tokens import TaskTokenMinter
+
+        return TaskTokenMinter.for_config(self.config)
 
     def _run_in_process(self, workload: Workload) -> Mapping[str, Any]:
         return run_workload(

@@ -1,5 +1,5 @@
 """The one ASGI application: ``/api/v2`` (public REST API), ``/auth`` (tokens),
-and later the task-execution API and the UI.
+``/execution`` (the task-execution API for remote workers), and later the UI.
 
 ``create_app`` takes the configuration and plugins the CLI (or an embedding
 application) already loaded; the store is opened here unless one is given.
@@ -24,6 +24,7 @@ from slipstream.api.auth.middleware import AuthMiddleware
 from slipstream.api.auth.tokens import TokenSigner
 from slipstream.api.context import ApiContext
 from slipstream.api.errors import EXCEPTION_HANDLERS
+from slipstream.api.execution import execution_router
 from slipstream.api.public import (
     dag_details,
     dag_runs,
@@ -90,7 +91,7 @@ def create_app(
 
     public = Router(path=API_PREFIX, route_handlers=list(public_api_handlers()))
     return Litestar(
-        route_handlers=[public, auth_routes.router],
+        route_handlers=[public, auth_routes.router, execution_router()],
         state=_state(ctx),
         dependencies={"ctx": Provide(provide_ctx, sync_to_thread=False)},
         middleware=[DefineMiddleware(AuthMiddleware, exclude_from_auth_key="exclude_from_auth")],

@@ -47,7 +47,11 @@ def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     headers = dict(exc.headers or {})
     if isinstance(exc, NotAuthorizedException):
         headers.setdefault("WWW-Authenticate", "Bearer")
-    return _json(exc.status_code, exc.detail, headers)
+    detail: Any = exc.detail
+    if isinstance(exc.extra, dict) and "reason" in exc.extra:
+        # Airflow's execution API: {"reason": "not_running", "message": "..."}
+        detail = {"reason": exc.extra["reason"], "message": exc.detail}
+    return _json(exc.status_code, detail, headers)
 
 
 def _not_found(_: Request[Any, Any, Any], exc: NotFoundError) -> Response[Any]:

@@ -287,18 +287,37 @@ def _clear_remotely(
 @tasks.command("run")
 @click.option("--workload", "workload_json", required=True, help="The workload record, as JSON.")
 def run(workload_json: str) -> None:
-    """Run one try described by a workload, here, and record it in the store: the
-    worker entry point of executors that start a process per try."""
-    from slipstream.execution.worker import run_workload
+    """Run one try described by a workload, here, and record it: the worker entry point
+    of executors that start a process per try. A workload with a task token reports
+    through the task-execution API when core.execution_api_url is set (no database
+    needed); otherwise the try is recorded in the metadata store."""
+    from slipstream.cli.state import get_state
     from slipstream.executors.base import Workload
-    from slipstream.runtime import Slipstream
 
     try:
         workload = Workload.from_json(workload_json)
     except (ValueError, TypeError, KeyError) as exc:
         raise click.BadParameter(f"not a workload record: {exc}", param_hint="--workload") from None
+    config = get_state().config
+    api_url = config["core.execution_api_url"]
+    if workload.token and api_url and not workload.dag_callback:
+        report = _run_via_api(config, workload, api_url)
+    else:
+        report = _run_on_store(workload)
+    click.echo(json.dumps(report, default=str))
+    if report.get("abandoned"):
+        click.echo(f"Not run: {report['abandoned']}", err=True)
+        sys.exit(2)
+    if report.get("state") not in ("success", "skipped", "up_for_reschedule"):
+        sys.exit(1)
+
+
+def _run_on_store(workload: Any) -> dict[str, Any]:
+    from slipstream.execution.worker import run_workload
+    from slipstream.runtime import Slipstream
+
     with Slipstream(migrate=False) as app:
-        report = run_workload(
+        return run_workload(
             app.store,
             app.loader,
             workload,
@@ -306,9 +325,21 @@ def run(workload_json: str) -> None:
             plugins=app.plugins,
             heartbeat_interval=app.config["scheduler.task_heartbeat_interval"],
         )
-    click.echo(json.dumps(report, default=str))
-    if report.get("abandoned"):
-        click.echo(f"Not run: {report['abandoned']}", err=True)
-        sys.exit(2)
-    if report.get("state") not in ("success", "skipped", "up_for_reschedule"):
-        sys.exit(1)
+
+
+def _run_via_api(config: Any, workload: Any, api_url: str) -> dict[str, Any]:
+    """The remote worker's way: the metadata store is never opened."""
+    from slipstream.execution.api_client import ApiTaskClient
+    from slipstream.execution.remote_worker import run_workload_via_api
+    from slipstream.execution.worker import DagLoader
+
+    client = ApiTaskClient(api_url, workload.token)
+    try:
+        return run_workload_via_api(
+            client,
+            DagLoader(config["core.dags_folder"]),
+            workload,
+            heartbeat_interval=config["scheduler.task_heartbeat_interval"],
+        )
+    finally:
+        client.close()

@@ -77,6 +77,24 @@ def task_log(path: Path, *, echo: bool = False, capture_output: bool = True) -> 
         handler = _TaskLogHandler(path, encoding="utf-8", delay=False)
     except OSError as exc:
         raise TaskLogError(f"cannot write the task log {path}: {exc}") from exc
+    try:
+        with capture_task_log(handler, echo=echo, capture_output=capture_output):
+            yield path
+    finally:
+        try:
+            handler.close()
+        except OSError as exc:
+            handler.error = handler.error or exc
+    if handler.error is not None:
+        raise TaskLogError(f"cannot write the task log {path}: {handler.error}")
+
+
+@contextlib.contextmanager
+def capture_task_log(
+    handler: logging.Handler, *, echo: bool = False, capture_output: bool = True
+) -> Iterator[None]:
+    """Send the task logger (and, with ``capture_output``, stdout/stderr) to ``handler``,
+    formatted as task logs are: a file here, the task-execution API for remote workers."""
     handler.setFormatter(logging.Formatter(FORMAT))
     logger = logging.getLogger(TASK_LOGGER)
     previous_level, previous_propagate = logger.level, logger.propagate
@@ -94,16 +112,10 @@ def task_log(path: Path, *, echo: bool = False, capture_output: bool = True) -> 
         redirect.enter_context(contextlib.redirect_stderr(_LoggerStream(logger, logging.WARNING)))
     try:
         with redirect:
-            yield path
+            yield
     finally:
         logger.removeHandler(handler)
-        try:
-            handler.close()
-        except OSError as exc:
-            handler.error = handler.error or exc
         if console is not None:
             logger.removeHandler(console)
         logger.setLevel(previous_level)
         logger.propagate = previous_propagate
-    if handler.error is not None:
-        raise TaskLogError(f"cannot write the task log {path}: {handler.error}")

@@ -124,6 +124,11 @@ class Executor:
     #: Runs tries on this machine (logs are local files, workers share the DAG folder).
     is_local: ClassVar[bool] = True
 
+    #: Its workers report through the task-execution API rather than the metadata
+    #: database: the scheduler then puts a token scoped to the try into each
+    #: workload it submits (``Workload.token``). Remote executors set it.
+    needs_task_token: ClassVar[bool] = False
+
     def start(self) -> None:
         """Acquire resources (processes, connections). Called once."""
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from slipstream.execution.recording import TryRecorder
-    from slipstream.executors.base import Executor, TaskInstanceKey
+    from slipstream.executors.base import Executor, TaskInstanceKey, Workload
     from slipstream.metadata.base import MetadataStore
     from slipstream.metadata.records import DagRun, TaskInstance
     from slipstream.plugins.manager import PluginManager
@@ -28,6 +28,7 @@ class SchedulerParts:
     recorder: TryRecorder
     id: str
     focus: set[tuple[str, str]] | None
+    task_tokens: Callable[[int, Workload], Workload] | None
 
     def dag_for_version(self, version_id: int | None, dag_id: str) -> SerializedDag:
         raise NotImplementedError

@@ -74,6 +74,7 @@ class Scheduler(RunsMixin, QueueingMixin, RecoveryMixin):
         task_heartbeat_timeout: float = 60.0,
         scheduler_heartbeat_timeout: float = 30.0,
         clock: Callable[[], datetime] = utcnow,
+        task_tokens: Callable[[int, Workload], Workload] | None = None,
     ) -> None:
         self.store = store
         self.executor = executor
@@ -83,6 +84,9 @@ class Scheduler(RunsMixin, QueueingMixin, RecoveryMixin):
         self.task_heartbeat_timeout = task_heartbeat_timeout
         self.scheduler_heartbeat_timeout = scheduler_heartbeat_timeout
         self.clock = clock
+        #: Adds a task token to a workload (``TaskTokenMinter``), for executors whose
+        #: workers report through the task-execution API; None for the others.
+        self.task_tokens = task_tokens
         self.recorder = TryRecorder(store, plugins)
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._versions: dict[int, SerializedDag] = {}

@@ -100,8 +100,10 @@ class QueueingMixin(SchedulerParts):
             ]
         )
         queued = 0
-        for (_, workload), ok in zip(chosen, won, strict=True):
+        for (ti, workload), ok in zip(chosen, won, strict=True):
             if ok:  # a False means another scheduler queued it first
+                if self.task_tokens is not None:
+                    workload = self.task_tokens(ti.id, workload)
                 self.executor.submit(workload)
                 queued += 1
         return queued

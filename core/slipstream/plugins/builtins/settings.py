@@ -67,6 +67,13 @@ def slipstream_settings() -> Iterator[SettingSpec]:
     )
     yield SettingSpec(
         section="core",
+        key="execution_api_url",
+        description="URL of the task-execution API (http://host:8080/execution) through which "
+        "`slipstream tasks run` reports a workload that carries a task token, without the "
+        "metadata database. Unset: workers use the metadata database.",
+    )
+    yield SettingSpec(
+        section="core",
         key="dags_are_paused_at_creation",
         type="bool",
         default=True,
@@ -154,6 +161,15 @@ def slipstream_settings() -> Iterator[SettingSpec]:
         default=86400,
         minimum=60,
         description="Seconds an access token from POST /auth/token (or a UI session) stays valid.",
+    )
+    yield SettingSpec(
+        section="api",
+        key="task_token_expiration",
+        type="int",
+        default=86400,
+        minimum=60,
+        description="Seconds a task token stays valid beyond its try's execution_timeout (the "
+        "whole lifetime for tries without one); heartbeats renew it while the try runs.",
     )
     yield SettingSpec(
         section="api",
