@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -23,8 +24,9 @@ from slipstream.dag_processing.bag import (
     EXAMPLES_FOLDER,
     FileParse,
     finish_document,
-    list_dag_files,
+    might_contain_dag,
     parse_files,
+    walk_py_files,
 )
 from slipstream.metadata.records import DagFileParse, DagMetadata
 
@@ -71,30 +73,56 @@ class DagProcessor:
         self.refresh_interval = refresh_interval
         self.paused_on_creation = paused_on_creation
         self.plugins = plugins
-        self._seen: dict[Path, _Seen] = {}
+        self._seen: dict[str, _Seen] = {}
         self._errored: set[str] = set()
+        # Safe-mode verdicts by (mtime, size) of files not parsed (yet), and the files
+        # the last pass found: deactivating DAGs is only needed when that set changes.
+        self._verdicts: dict[str, tuple[tuple[float, int], bool]] = {}
+        self._next_verdicts: dict[str, tuple[tuple[float, int], bool]] = {}
+        self._present: set[str] | None = None
 
-    def _roots(self) -> list[tuple[Path, list[Path]]]:
-        roots = [(self.dags_folder, list_dag_files(self.dags_folder))]
+    def _roots(self) -> list[tuple[Path, bool]]:
+        """The folders to watch, each with whether the safe-mode heuristic applies."""
+        roots = [(self.dags_folder, True)]
         if self.include_examples:
-            roots.append((EXAMPLES_FOLDER, list_dag_files(EXAMPLES_FOLDER, safe_mode=False)))
+            roots.append((EXAMPLES_FOLDER, False))
         return roots
 
+    def _may_define_dags(self, path: str, stat: tuple[float, int]) -> bool:
+        """The safe-mode heuristic for a new or changed file, remembered by (mtime, size)
+        for files it turns down: an idle pass must not read every file of the folder."""
+        verdict = self._verdicts.get(path)
+        if verdict is None or verdict[0] != stat:
+            verdict = (stat, might_contain_dag(path))
+        self._next_verdicts[path] = verdict
+        return verdict[1]
+
     def sync(self, *, force: bool = False) -> SyncReport:
-        """One pass over the folders; parses only what changed (everything with ``force``)."""
+        """One pass over the folders; parses only what changed (everything with ``force``).
+
+        A pass over unchanged files costs one stat per file: no reads, no imports and
+        no store writes until a file changes or its ``refresh_interval`` is up.
+        """
         now = time.time()
-        due: list[tuple[Path, Path]] = []
-        present: set[Path] = set()
-        for root, files in self._roots():
-            for path in files:
-                present.add(path)
+        due: list[tuple[Path, str]] = []
+        present: set[str] = set()
+        self._next_verdicts = {}
+        for root, safe_mode in self._roots():
+            for path in walk_py_files(root):
                 try:
-                    stat = path.stat()
+                    stat = os.stat(path)
                 except OSError:
                     continue
                 seen = self._seen.get(path)
-                stale = seen is not None and now - seen.parsed_at >= self.refresh_interval
                 touched = seen is None or (seen.mtime, seen.size) != (stat.st_mtime, stat.st_size)
+                if (
+                    safe_mode
+                    and touched
+                    and not self._may_define_dags(path, (stat.st_mtime, stat.st_size))
+                ):
+                    continue
+                present.add(path)
+                stale = seen is not None and now - seen.parsed_at >= self.refresh_interval
                 if touched and seen is not None and not (force or stale):
                     # Saved again or touched, same bytes: note the new mtime, import nothing.
                     digest = _digest(path)
@@ -103,19 +131,23 @@ class DagProcessor:
                         continue
                 if force or touched or stale:
                     due.append((root, path))
+        self._verdicts = self._next_verdicts
         root_of = dict((path, root) for root, path in due)
         parsed: list[str] = []
         dag_ids: list[str] = []
         errors: list[str] = []
         file_records: list[DagFileParse] = []
-        results = parse_files((p for _, p in due), timeout=self.timeout) if due else iter(())
+        results = parse_files((Path(p) for _, p in due), timeout=self.timeout) if due else iter(())
         for result in results:
-            path = Path(result.path)
-            parsed.append(result.path)
-            ids = self._store_result(root_of[path], path, result)
+            path = result.path
+            parsed.append(path)
+            ids = self._store_result(root_of[path], Path(path), result)
             dag_ids.extend(ids)
             errors.extend(result.errors)
-            after = path.stat() if path.exists() else None
+            try:
+                after: os.stat_result | None = os.stat(path)
+            except OSError:
+                after = None
             self._seen[path] = _Seen(
                 after.st_mtime if after else 0.0,
                 after.st_size if after else 0,
@@ -124,7 +156,7 @@ class DagProcessor:
             )
             file_records.append(
                 DagFileParse(
-                    path=result.path,
+                    path=path,
                     mtime=after.st_mtime if after else None,
                     content_hash=self._seen[path].digest,
                     last_parsed_at=datetime.now(UTC),
@@ -138,9 +170,12 @@ class DagProcessor:
         for path in gone:
             del self._seen[path]
         if gone:
-            self.store.delete_file_parses([str(p) for p in gone])
-            self.store.clear_import_errors([str(p) for p in gone])
-        deactivated = self.store.deactivate_missing_dags([str(p) for p in present] + [_MEMORY_FILE])
+            self.store.delete_file_parses(gone)
+            self.store.clear_import_errors(gone)
+        deactivated: list[str] = []
+        if present != self._present:  # DAGs of files gone (or no longer DAG files)
+            deactivated = self.store.deactivate_missing_dags([*present, _MEMORY_FILE])
+            self._present = present
         return SyncReport(tuple(parsed), tuple(dag_ids), tuple(errors), tuple(deactivated))
 
     def _store_result(self, root: Path, path: Path, result: FileParse) -> list[str]:
@@ -223,8 +258,9 @@ def _metadata(doc: dict[str, Any], now: datetime) -> DagMetadata:
     )
 
 
-def _digest(path: Path) -> str:
+def _digest(path: str) -> str:
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        with open(path, "rb") as file:
+            return hashlib.sha256(file.read()).hexdigest()
     except OSError:
         return ""
