@@ -131,6 +131,10 @@ def parse_files(
     paths: Iterable[Path], *, timeout: float, parallelism: int | None = None
 ) -> Iterator[FileParse]:
     """Parse each file in a forked child, ``parallelism`` at once; yield results as they end."""
+    # Imported here, once, so that every child starts with them (not in each child).
+    import slipstream.dag_processing.importer
+    import slipstream.serialization  # noqa: F401
+
     context = multiprocessing.get_context("fork")
     pending = list(paths)
     limit = max(1, parallelism or os.cpu_count() or 1)
