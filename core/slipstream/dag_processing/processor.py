@@ -47,6 +47,21 @@ class SyncReport:
 
 
 @attrs.define
+class _Progress:
+    """What a pass has parsed so far (batches add to it)."""
+
+    parsed: list[str] = attrs.field(factory=list)
+    dag_ids: list[str] = attrs.field(factory=list)
+    errors: list[str] = attrs.field(factory=list)
+
+
+#: Parsed files are written to the store in batches of this many, or of what this many
+#: seconds gave: a few transactions per batch instead of per file.
+_BATCH_FILES = 100
+_BATCH_SECONDS = 2.0
+
+
+@attrs.define
 class _Seen:
     mtime: float
     size: int
@@ -133,39 +148,17 @@ class DagProcessor:
                     due.append((root, path))
         self._verdicts = self._next_verdicts
         root_of = dict((path, root) for root, path in due)
-        parsed: list[str] = []
-        dag_ids: list[str] = []
-        errors: list[str] = []
-        file_records: list[DagFileParse] = []
+        report = _Progress()
+        pending: list[tuple[Path, FileParse]] = []
+        flushed = time.monotonic()
         results = parse_files((Path(p) for _, p in due), timeout=self.timeout) if due else iter(())
         for result in results:
-            path = result.path
-            parsed.append(path)
-            ids = self._store_result(root_of[path], Path(path), result)
-            dag_ids.extend(ids)
-            errors.extend(result.errors)
-            try:
-                after: os.stat_result | None = os.stat(path)
-            except OSError:
-                after = None
-            self._seen[path] = _Seen(
-                after.st_mtime if after else 0.0,
-                after.st_size if after else 0,
-                _digest(path),
-                now,
-            )
-            file_records.append(
-                DagFileParse(
-                    path=path,
-                    mtime=after.st_mtime if after else None,
-                    content_hash=self._seen[path].digest,
-                    last_parsed_at=datetime.now(UTC),
-                    parse_duration=result.duration,
-                    dag_ids=tuple(ids),
-                )
-            )
-        if file_records:
-            self.store.record_file_parses(file_records)
+            pending.append((root_of[result.path], result))
+            if len(pending) >= _BATCH_FILES or time.monotonic() - flushed >= _BATCH_SECONDS:
+                self._store_results(pending, now, report)
+                pending, flushed = [], time.monotonic()
+        if pending:
+            self._store_results(pending, now, report)
         gone = [p for p in self._seen if p not in present]
         for path in gone:
             del self._seen[path]
@@ -176,11 +169,21 @@ class DagProcessor:
         if present != self._present:  # DAGs of files gone (or no longer DAG files)
             deactivated = self.store.deactivate_missing_dags([*present, _MEMORY_FILE])
             self._present = present
-        return SyncReport(tuple(parsed), tuple(dag_ids), tuple(errors), tuple(deactivated))
+        return SyncReport(
+            tuple(report.parsed), tuple(report.dag_ids), tuple(report.errors), tuple(deactivated)
+        )
 
-    def _store_result(self, root: Path, path: Path, result: FileParse) -> list[str]:
+    def _store_results(
+        self, batch: list[tuple[Path, FileParse]], started: float, report: _Progress
+    ) -> None:
+        """Write what a batch of files gave in a few transactions, not a few per file:
+        on SQLite each write transaction waits for the disk."""
         now = datetime.now(UTC)
-        if result.errors:
+        fine: list[str] = []
+        written: list[tuple[dict[str, Any], str | None]] = []
+        ids_of: dict[str, list[str]] = {}
+        for root, result in batch:
+            path = result.path
             for filename, message in result.errors.items():
                 event = (
                     "on_existing_dag_import_error"
@@ -191,29 +194,61 @@ class DagProcessor:
                 self._errored.add(filename)
                 if self.plugins is not None:
                     self.plugins.notify(event, filename=filename, stacktrace=message)
-        else:
-            self.store.clear_import_errors([str(path)])
-            self._errored.discard(str(path))
-        documents = [finish_document(doc, root) for doc in result.documents]
-        try:
-            source = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            source = None
-        self.write_documents(documents, source=source, now=now)
-        return [doc["dag_id"] for doc in documents]
+            if not result.errors:
+                fine.append(path)
+                self._errored.discard(path)
+            documents = [finish_document(doc, root) for doc in result.documents]
+            try:
+                source: str | None = Path(path).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                source = None
+            written.extend((doc, source) for doc in documents)
+            ids_of[path] = [doc["dag_id"] for doc in documents]
+        if fine:
+            self.store.clear_import_errors(fine)
+        self.write_documents(written, now=now)
+        records: list[DagFileParse] = []
+        for _, result in batch:
+            path = result.path
+            try:
+                after: os.stat_result | None = os.stat(path)
+            except OSError:
+                after = None
+            seen = _Seen(
+                after.st_mtime if after else 0.0,
+                after.st_size if after else 0,
+                _digest(path),
+                started,
+            )
+            self._seen[path] = seen
+            records.append(
+                DagFileParse(
+                    path=path,
+                    mtime=after.st_mtime if after else None,
+                    content_hash=seen.digest,
+                    last_parsed_at=now,
+                    parse_duration=result.duration,
+                    dag_ids=tuple(ids_of[path]),
+                )
+            )
+            report.parsed.append(path)
+            report.dag_ids.extend(ids_of[path])
+            report.errors.extend(result.errors)
+        self.store.record_file_parses(records)
 
     def write_documents(
-        self, documents: Iterable[dict[str, Any]], *, source: str | None, now: datetime
+        self, documents: Iterable[tuple[dict[str, Any], str | None]], *, now: datetime
     ) -> None:
-        """Upsert each DAG and add its version (nothing new when the hash is unchanged)."""
+        """Upsert each DAG and add its version (nothing new when the hash is unchanged);
+        ``documents`` pairs each serialized DAG with its file's source."""
         documents = list(documents)
         for paused in (True, False):
-            group = [d for d in documents if _paused(d, self.paused_on_creation) == paused]
+            group = [d for d, _ in documents if _paused(d, self.paused_on_creation) == paused]
             if group:
                 self.store.upsert_dags(
                     [_metadata(doc, now) for doc in group], paused_on_creation=paused
                 )
-        for doc in documents:
+        for doc, source in documents:
             self.store.add_dag_version(doc["dag_id"], doc, doc["content_hash"], source)
 
     def register(self, dags: Iterable[DAG]) -> list[str]:
@@ -230,7 +265,7 @@ class DagProcessor:
             doc["is_example"] = False
             doc["content_hash"] = content_hash(doc)
             documents.append(doc)
-        self.write_documents(documents, source=None, now=datetime.now(UTC))
+        self.write_documents([(doc, None) for doc in documents], now=datetime.now(UTC))
         return [d["dag_id"] for d in documents]
 
 
