@@ -307,8 +307,14 @@ def bench_dag_processor(store_url: str, files: int = 1000, seconds: float = 15.0
             stderr=subprocess.DEVNULL,
         )
         try:
-            # The parse records are written at the end of a pass: all there, pass done.
-            while len(store.list_file_parses()) < files:
+            # A file's parse record is written after its DAG: all there, first parse done.
+            # (Only this folder's: a PostgreSQL database may hold other runs' records.)
+            prefix = str(folder.resolve()) + os.sep
+
+            def parse_records() -> list[Any]:
+                return [p for p in store.list_file_parses() if p.path.startswith(prefix)]
+
+            while len(parse_records()) < files:
                 if proc.poll() is not None:
                     raise SystemExit(f"the dag processor exited with {proc.returncode}")
                 if time.perf_counter() - began > 1800:
@@ -316,15 +322,13 @@ def bench_dag_processor(store_url: str, files: int = 1000, seconds: float = 15.0
                 time.sleep(0.1)
             first = time.perf_counter() - began
             first_cpu = _cpu_with_children(proc.pid)
-            dags = store.list_dags(limit=0).total
+            dags = sum(d.dag_id.startswith("bench_") for d in store.list_dags(limit=None).items)
             time.sleep(2)  # let the pass that follows the first one end
-            parsed_at = {p.path: p.last_parsed_at for p in store.list_file_parses()}
+            parsed_at = {p.path: p.last_parsed_at for p in parse_records()}
             cpu_before = _cpu_with_children(proc.pid)
             time.sleep(seconds)
             cpu = _cpu_with_children(proc.pid) - cpu_before
-            reparsed = sum(
-                parsed_at.get(p.path) != p.last_parsed_at for p in store.list_file_parses()
-            )
+            reparsed = sum(parsed_at.get(p.path) != p.last_parsed_at for p in parse_records())
             peak = _peak_rss_mb(proc.pid)
             rss = _rss_mb(proc.pid)
         finally:
