@@ -9,6 +9,8 @@ figures are the scheduler's and the workers' own, without a server in between.
     dags_100x10   100 DAGs of 10 tasks, triggered together
     backfill_365  a 3-task daily DAG over a year
     idle_scheduler  CPU and memory of a scheduler with nothing to do
+    dag_processor_1000  a dag processor's first parse of 1,000 DAG files of 10
+                  tasks, then its CPU while nothing changes
     transfer_100k, transfer_1m  GenericTransfer of 100,000 / 1,000,000 rows of five
                   columns from SQLite into PostgreSQL, in a worker process:
                   rows per second and the worker's peak RSS (not among the defaults)
@@ -368,6 +370,111 @@ def bench_transfer(name: str, store_url: str, executor: str) -> dict[str, Any]:
     }
 
 
+DAG_FILE = """
+from datetime import datetime
+from slipstream import DAG, task
+
+with DAG("bench_{index:04}", start_date=datetime(2024, 1, 1), schedule=None, tags=["bench"]):
+    previous = None
+    for n in range(10):
+
+        @task(task_id=f"t{{n}}")
+        def step(n=n):
+            return n
+
+        current = step().operator
+        if previous is not None:
+            previous >> current
+        previous = current
+"""
+
+
+def _cpu_with_children(pid: int) -> float:
+    """utime + stime of the process and of its children it has waited for."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def bench_dag_processor(store_url: str, files: int = 1000, seconds: float = 15.0) -> dict[str, Any]:
+    """A ``slipstream dag-processor`` process over a folder of ``files`` DAG files: how
+    long its first parse takes, then its CPU over ``seconds`` while no file changes."""
+    from slipstream.metadata import open_store
+
+    with tempfile.TemporaryDirectory() as home:
+        folder = Path(home) / "dags"
+        folder.mkdir()
+        for index in range(files):
+            (folder / f"bench_{index:04}.py").write_text(DAG_FILE.format(index=index))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SLIPSTREAM")}
+        env.update(
+            {
+                "SLIPSTREAM_HOME": home,
+                "SLIPSTREAM__CORE__METADATA": store_url.replace("{home}", home),
+                "SLIPSTREAM__CORE__DAGS_FOLDER": str(folder),
+                "SLIPSTREAM__CORE__LOAD_EXAMPLES": "false",
+            }
+        )
+        with Slipstream(environ=env) as app:  # migrates the store
+            store = open_store(app.config, app.plugins)
+        began = time.perf_counter()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "slipstream", "dag-processor"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            # A file's parse record is written after its DAG: all there, first parse done.
+            # (Only this folder's: a PostgreSQL database may hold other runs' records.)
+            prefix = str(folder.resolve()) + os.sep
+
+            def parse_records() -> list[Any]:
+                return [p for p in store.list_file_parses() if p.path.startswith(prefix)]
+
+            while len(parse_records()) < files:
+                if proc.poll() is not None:
+                    raise SystemExit(f"the dag processor exited with {proc.returncode}")
+                if time.perf_counter() - began > 1800:
+                    raise SystemExit("the first parse took more than 30 minutes")
+                time.sleep(0.1)
+            first = time.perf_counter() - began
+            first_cpu = _cpu_with_children(proc.pid)
+            dags = sum(d.dag_id.startswith("bench_") for d in store.list_dags(limit=None).items)
+            time.sleep(2)  # let the pass that follows the first one end
+            parsed_at = {p.path: p.last_parsed_at for p in parse_records()}
+            cpu_before = _cpu_with_children(proc.pid)
+            time.sleep(seconds)
+            cpu = _cpu_with_children(proc.pid) - cpu_before
+            reparsed = sum(parsed_at.get(p.path) != p.last_parsed_at for p in parse_records())
+            peak = _peak_rss_mb(proc.pid)
+            rss = _rss_mb(proc.pid)
+        finally:
+            proc.terminate()
+            proc.wait(15)
+            store.close()
+    return {
+        "workload": f"dag_processor_{files}",
+        "store": store_url.split(":", 1)[0],
+        "files": files,
+        "dags": dags,
+        "first_parse_s": round(first, 2),
+        "files_per_s": round(files / first, 1),
+        "first_parse_cpu_s": round(first_cpu, 2),
+        "peak_rss_mb": round(peak, 1),
+        "steady_window_s": seconds,
+        "steady_cpu_percent": round(100 * cpu / seconds, 2),
+        "steady_rss_mb": round(rss, 1),
+        "steady_reparsed_files": reparsed,
+    }
+
+
 def workload(name: str, store_url: str, executor: str) -> dict[str, Any]:
     if name == "fanout_1000":
         return measure(name, store_url, [fanout(1000)], executor, lambda a: [a.trigger("fanout")])
@@ -384,10 +491,19 @@ def workload(name: str, store_url: str, executor: str) -> dict[str, Any]:
         return bench_idle(store_url, executor)
     if name in TRANSFER_ROWS:
         return bench_transfer(name, store_url, executor)
+    if name == "dag_processor_1000":
+        return bench_dag_processor(store_url)
     raise SystemExit(f"unknown workload {name!r}")
 
 
-NAMES = ("chain_100", "fanout_1000", "dags_100x10", "backfill_365", "idle_scheduler")
+NAMES = (
+    "chain_100",
+    "fanout_1000",
+    "dags_100x10",
+    "backfill_365",
+    "idle_scheduler",
+    "dag_processor_1000",
+)
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,13 +25,14 @@ from typing import Any
 from slipstream.config import Config, load
 from slipstream.dag_processing.processor import DagProcessor
 from slipstream.errors import NotFoundError, UnavailableError
-from slipstream.execution.worker import DagLoader, run_workload
+from slipstream.execution.worker import MEMORY_PREFIX, DagLoader, run_workload
 from slipstream.executors.base import Executor, ExecutorContext, Workload
 from slipstream.metadata import open_store
 from slipstream.metadata.base import MetadataStore
 from slipstream.metadata.records import DagRun, TaskInstanceRef
 from slipstream.models.dag import DAG
 from slipstream.plugins.manager import PluginManager
+from slipstream.scheduler.clearing import ClearResult, clear_task_instances
 from slipstream.scheduler.core import Scheduler
 from slipstream.scheduler.triggering import trigger_dag_run
 from slipstream.state import DagRunState
@@ -51,6 +52,9 @@ class _ForkedWorker:
         key = workload.key
         with contextlib.suppress(Exception):  # the try itself will report any problem
             self._app.loader.load(key.dag_id, workload.dag_file)
+            if workload.dag_hash and not workload.dag_file.startswith(MEMORY_PREFIX):
+                # Forks then compare the file's DAG with the try's version for free.
+                self._app.loader.definition_hash(key.dag_id, workload.dag_file)
             store = self._store or open_store(self._app.config, self._app.plugins)
             self._store = store
             ref = TaskInstanceRef(
@@ -231,6 +235,30 @@ class Slipstream:
             logical_date=logical_date,
             run_id=run_id,
             triggered_by="embedding",
+        )
+
+    def clear(
+        self,
+        run: DagRun,
+        *,
+        task_ids: Collection[str] = (),
+        task_regex: str | None = None,
+        include_downstream: bool = False,
+        only_failed: bool = False,
+        use_latest_version: bool = False,
+    ) -> ClearResult:
+        """Reset task instances of ``run`` (all of them unless narrowed) so they run
+        again, from the run's own DAG version or, with ``use_latest_version``, from the
+        DAG's latest one. ``wait(run)`` then runs them."""
+        return clear_task_instances(
+            self.store,
+            run.dag_id,
+            run_ids=[run.run_id],
+            task_ids=task_ids,
+            task_regex=task_regex,
+            include_downstream=include_downstream,
+            only_failed=only_failed,
+            use_latest_version=use_latest_version,
         )
 
     def start(self) -> None:

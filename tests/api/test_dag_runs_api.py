@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from slipstream import DAG
-from slipstream.api.public.dag_runs import _clearing_supports_latest_version
 from slipstream.metadata.records import DagRun, TaskInstanceUpdate
 from slipstream.models.param import Param
 from slipstream.operators.empty import EmptyOperator
@@ -461,12 +460,9 @@ def test_clear_options_and_refusals(api: Api) -> None:
     only_new = api.post(url, json={"only_new": True})
     assert only_new.status_code == 422
     assert "only_new" in only_new.json()["detail"][0]["msg"]
-    latest = api.post(url, json={"run_on_latest_version": True})
-    if _clearing_supports_latest_version():
-        assert latest.status_code == 200
-    else:
-        assert latest.status_code == 422
-        assert latest.json()["detail"][0]["msg"] == "run_on_latest_version is not supported yet"
+    latest = api.post(url, json={"run_on_latest_version": True})  # a dry run by default
+    assert latest.status_code == 200
+    assert {ti["task_id"] for ti in latest.json()["task_instances"]} >= {"bad"}
     assert api.post(url, json={"dry_run": "maybe"}).status_code == 422
     assert api.post(RUNS.format("chain") + "/nope/clear", json={}).status_code == 404
     assert api.post(url, role="viewer", json={}).status_code == 403

@@ -161,6 +161,27 @@ def test_run_state_changes_follow_the_state_machine(store: SqlAlchemyStore) -> N
         store.set_dag_run_state("etl", "nope", DagRunState.RUNNING)
 
 
+def test_a_run_moves_to_another_version_of_its_own_dag_only(store: SqlAlchemyStore) -> None:
+    store.upsert_dags([dag_meta("etl"), dag_meta("other")])
+    v1 = store.add_dag_version("etl", {"v": 1}, "h1", "code 1")
+    v2 = store.add_dag_version("etl", {"v": 2}, "h2", "code 2")
+    foreign = store.add_dag_version("other", {"v": 1}, "h1", None)
+    new_run(store, dag_version_id=v1.id)
+
+    store.set_dag_run_version("etl", "manual__1", v2.id)
+    moved = store.get_dag_run("etl", "manual__1")
+
+    assert moved is not None and moved.dag_version_id == v2.id
+    assert moved.state == DagRunState.QUEUED
+    with pytest.raises(NotFoundError, match="no version with id"):
+        store.set_dag_run_version("etl", "manual__1", foreign.id)
+    with pytest.raises(NotFoundError, match="no version with id"):
+        store.set_dag_run_version("etl", "manual__1", foreign.id + 100)
+    with pytest.raises(NotFoundError, match="no run 'nope'"):
+        store.set_dag_run_version("etl", "nope", v1.id)
+    assert store.get_dag_run("etl", "manual__1").dag_version_id == v2.id  # type: ignore[union-attr]
+
+
 def test_delete_run_cascades(store: SqlAlchemyStore) -> None:
     new_run(store, run_id="r1", tasks=("a", "b"))
     new_run(store, run_id="r2", day=1, tasks=("a",))

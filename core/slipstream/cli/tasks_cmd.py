@@ -161,6 +161,11 @@ def test(
 @click.option("--only-failed", "-f", is_flag=True, help="Only failed and upstream_failed ones.")
 @click.option("--downstream", "-d", is_flag=True, help="Also their downstream tasks.")
 @click.option("--upstream", "-u", is_flag=True, help="Also their upstream tasks.")
+@click.option(
+    "--use-latest-version",
+    is_flag=True,
+    help="Run them from the DAG's latest version, not the one their run started with.",
+)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 def clear(
     dag_id: str,
@@ -171,9 +176,11 @@ def clear(
     only_failed: bool,
     downstream: bool,
     upstream: bool,
+    use_latest_version: bool,
     yes: bool,
 ) -> None:
-    """Reset task instances so the scheduler runs them again."""
+    """Reset task instances so the scheduler runs them again, from their run's own DAG
+    version (or, with --use-latest-version, from the DAG's latest one)."""
     import re
 
     from slipstream.cli.dag_lookup import parse_date
@@ -193,6 +200,7 @@ def clear(
         "include_downstream": downstream,
         "include_upstream": upstream,
         "only_failed": only_failed,
+        "use_latest_version": use_latest_version,
     }
     from slipstream.cli.store_access import is_remote
 
@@ -201,19 +209,33 @@ def clear(
         return
     with cli_store() as store:
         preview = clear_task_instances(store, dag_id, dry_run=True, **kwargs)
-        if not preview.cleared:
+        if not preview.runs:
             click.echo("No task instances to clear.")
             return
         for ti in preview.cleared:
             index = f"[{ti.map_index}]" if ti.map_index >= 0 else ""
             click.echo(f"  {ti.run_id}  {ti.task_id}{index}  {ti.state.value}")
-        if not yes and not click.confirm(
-            f"Clear these {len(preview.cleared)} task instance(s)?", default=False
-        ):
+        for run_id, task_id in preview.added:
+            click.echo(f"  {run_id}  {task_id}  (new in the latest version: added)")
+        for ti in preview.removed:
+            index = f"[{ti.map_index}]" if ti.map_index >= 0 else ""
+            click.echo(
+                f"  {ti.run_id}  {ti.task_id}{index}  {ti.state.value} "
+                "(not in the latest version: removed)"
+            )
+        question = f"Clear these {len(preview.cleared)} task instance(s)"
+        if use_latest_version:
+            question += ", their runs moving to the DAG's latest version"
+        if not yes and not click.confirm(f"{question}?", default=False):
             click.echo("Nothing cleared.")
             return
         result = clear_task_instances(store, dag_id, **kwargs)
         click.echo(f"Cleared {len(result.cleared)} task instance(s) in {len(result.runs)} run(s).")
+        if result.added or result.removed:
+            click.echo(
+                f"Latest version: {len(result.added)} task instance(s) added, "
+                f"{len(result.removed)} removed."
+            )
 
 
 def _clear_remotely(

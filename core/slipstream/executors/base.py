@@ -46,11 +46,16 @@ class Workload:
     DAG's own callbacks for the run in ``key`` instead of a task (its ``task_id``
     is empty); ``reason`` says why the run ended. Workers load user code, the
     scheduler never does: that is why callbacks travel this way.
+
+    ``dag_hash`` is the definition hash of the version the try belongs to
+    (``SerializedDag.definition_hash``): when the DAG file no longer defines that
+    version, the worker runs the version's stored code instead of the file's.
     """
 
     key: TaskInstanceKey
     dag_file: str
     dag_version: int | None = None
+    dag_hash: str | None = None
     queue: str = "default"
     priority: int = 1
     timeout_seconds: float | None = None

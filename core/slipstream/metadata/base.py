@@ -272,6 +272,12 @@ class MetadataStore:
         """Replace a run's note (None removes it); NotFoundError for an unknown run."""
         raise NotImplementedError
 
+    def set_dag_run_version(self, dag_id: str, run_id: str, version_id: int) -> None:
+        """Make ``version_id`` (a version of the same DAG) the one the run is evaluated
+        and run from: clearing with the latest version. NotFoundError for an unknown
+        run or a version of another DAG; nothing else of the run changes."""
+        raise NotImplementedError
+
     def delete_dag_run(self, dag_id: str, run_id: str) -> None:
         """Delete a run with its task instances, their history and XComs."""
         raise NotImplementedError

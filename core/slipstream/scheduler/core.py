@@ -287,6 +287,9 @@ class Scheduler(RunsMixin, QueueingMixin, RecoveryMixin):
                     self._expand(run, sdag, task, ti, set_state, expansions, now)
                 else:
                     set_state(ti, TIS.SCHEDULED, scheduled_at=now)
+        for task_id in by_task.keys() - sdag.tasks.keys():  # the run's version dropped it
+            for ti in by_task[task_id]:
+                set_state(ti, TIS.REMOVED)
         if updates:
             self.store.update_task_instances(updates)
         if expansions:

@@ -73,6 +73,7 @@ class QueueingMixin(SchedulerParts):
                 ),
                 dag_file=dag_file_for(sdag.data),
                 dag_version=ti.dag_version_id,
+                dag_hash=sdag.definition_hash,
                 queue=ti.queue,
                 priority=ti.priority_weight,
                 timeout_seconds=float(timeout) if timeout is not None else None,

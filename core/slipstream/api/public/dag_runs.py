@@ -9,7 +9,6 @@ failed in :mod:`slipstream.scheduler.marking`, clearing in
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -434,12 +433,6 @@ def get_run_or_404(ctx: ApiContext, dag_id: str, dag_run_id: str) -> DagRun:
     return run
 
 
-def _clearing_supports_latest_version() -> bool:
-    """Whether this slipstream's clearing can move runs to the latest DAG version
-    (issue 8 adds ``use_latest_version`` to ``clear_task_instances``)."""
-    return "use_latest_version" in inspect.signature(clear_task_instances).parameters
-
-
 def _check_aware(values: Mapping[str, datetime | None]) -> None:
     for name, value in values.items():
         if value is not None and value.tzinfo is None:
@@ -695,22 +688,13 @@ class DagRunController(Controller):
             )
         if data.only_new:
             raise invalid("only_new is not supported yet", field="only_new", source="body")
-        options: dict[str, Any] = {}
-        if data.run_on_latest_version:
-            if not _clearing_supports_latest_version():
-                raise invalid(
-                    "run_on_latest_version is not supported yet",
-                    field="run_on_latest_version",
-                    source="body",
-                )
-            options["use_latest_version"] = True
         result = clear_task_instances(
             ctx.store,
             dag_id,
             run_ids=[dag_run_id],
             only_failed=data.only_failed,
             dry_run=data.dry_run,
-            **options,
+            use_latest_version=bool(data.run_on_latest_version),
         )
         versions = VersionCache(ctx)
         if data.dry_run:

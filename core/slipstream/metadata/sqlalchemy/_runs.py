@@ -293,6 +293,22 @@ class RunsMixin(StoreBase):
             conn.execute(s.dag_run.update().where(s.dag_run.c.id == row.id).values(**values))
         return True
 
+    def set_dag_run_version(self, dag_id: str, run_id: str, version_id: int) -> None:
+        with self._write() as conn:
+            run_pk = conn.scalar(
+                sa.select(s.dag_run.c.id).where(_run_key(dag_id, run_id)).with_for_update()
+            )
+            if run_pk is None:
+                raise NotFoundError(f"DAG {dag_id!r} has no run {run_id!r}")
+            owner = conn.scalar(
+                sa.select(s.dag_version.c.dag_id).where(s.dag_version.c.id == version_id)
+            )
+            if owner != dag_id:
+                raise NotFoundError(f"DAG {dag_id!r} has no version with id {version_id}")
+            conn.execute(
+                s.dag_run.update().where(s.dag_run.c.id == run_pk).values(dag_version_id=version_id)
+            )
+
     def delete_dag_run(self, dag_id: str, run_id: str) -> None:
         with self._write() as conn:
             run_pk = conn.scalar(sa.select(s.dag_run.c.id).where(_run_key(dag_id, run_id)))
