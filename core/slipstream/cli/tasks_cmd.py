@@ -249,6 +249,7 @@ def _clear_remotely(
     include_downstream: bool,
     include_upstream: bool,
     only_failed: bool,
+    use_latest_version: bool,
 ) -> None:
     """``tasks clear`` through ``POST /api/v2/dags/{dag_id}/clearTaskInstances``: the
     same preview and question, then the same summary."""
@@ -263,6 +264,7 @@ def _clear_remotely(
         "only_failed": only_failed,
         "include_downstream": include_downstream,
         "include_upstream": include_upstream,
+        "run_on_latest_version": use_latest_version,
     }
     if task_regex:
         pattern = re.compile(task_regex)
