@@ -255,11 +255,25 @@ class MetadataStore:
         states: Collection[TaskInstanceState] = (),
         pools: Collection[str] = (),
         queues: Collection[str] = (),
+        executors: Collection[str] = (),
+        map_indexes: Collection[int] = (),
+        mapped: bool | None = None,
+        start_date_gte: datetime | None = None,
+        start_date_lte: datetime | None = None,
+        end_date_gte: datetime | None = None,
+        end_date_lte: datetime | None = None,
+        duration_gte: float | None = None,
+        duration_lte: float | None = None,
         limit: int | None = None,
         offset: int = 0,
         order_by: str = "id",
     ) -> Page[TaskInstance]:
-        """Task instances across runs; ``run_ids`` are matched together with ``dag_ids``."""
+        """Task instances across runs; ``run_ids`` are matched together with ``dag_ids``.
+
+        ``mapped``: True for map indexes >= 0 only, False for unmapped ones only. The
+        date and duration bounds are inclusive; a task instance without that value
+        (never started, not finished) is outside any bound on it.
+        """
         raise NotImplementedError
 
     def count_task_instance_states(

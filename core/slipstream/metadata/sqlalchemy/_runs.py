@@ -58,6 +58,11 @@ TI_ORDER = {
     "priority_weight",
     "try_number",
     "queued_at",
+    "duration",
+    "pool",
+    "queue",
+    "operator",
+    "updated_at",
 }
 # A try ends in these: it is copied to the history table.
 HISTORY_STATES = FINISHED_TI_STATES | {TaskInstanceState.UP_FOR_RETRY, TaskInstanceState.RESTARTING}
@@ -355,6 +360,15 @@ class RunsMixin(StoreBase):
         states: Collection[TaskInstanceState] = (),
         pools: Collection[str] = (),
         queues: Collection[str] = (),
+        executors: Collection[str] = (),
+        map_indexes: Collection[int] = (),
+        mapped: bool | None = None,
+        start_date_gte: datetime | None = None,
+        start_date_lte: datetime | None = None,
+        end_date_gte: datetime | None = None,
+        end_date_lte: datetime | None = None,
+        duration_gte: float | None = None,
+        duration_lte: float | None = None,
         limit: int | None = None,
         offset: int = 0,
         order_by: str = "id",
@@ -368,9 +382,25 @@ class RunsMixin(StoreBase):
             (t.c.state, [TaskInstanceState(x).value for x in states]),
             (t.c.pool, pools),
             (t.c.queue, queues),
+            (t.c.executor, executors),
+            (t.c.map_index, [int(i) for i in map_indexes]),
         ):
             if values:
                 query = query.where(column.in_(list(values)))
+        if mapped is not None:
+            query = query.where(t.c.map_index >= 0 if mapped else t.c.map_index < 0)
+        bounds: tuple[tuple[sa.Column[Any], Any, Any, str], ...] = (
+            (t.c.start_date, start_date_gte, start_date_lte, "start_date"),
+            (t.c.end_date, end_date_gte, end_date_lte, "end_date"),
+        )
+        for column, low, high, name in bounds:
+            check_aware(low, f"{name}_gte")
+            check_aware(high, f"{name}_lte")
+        for column, low, high, _ in (*bounds, (t.c.duration, duration_gte, duration_lte, "")):
+            if low is not None:
+                query = query.where(column >= low)
+            if high is not None:
+                query = query.where(column <= high)
         order = self._order(t, order_by, TI_ORDER, "id")
         with self._read() as conn:
             return self._page(conn, query, order, limit, offset, _ti)
