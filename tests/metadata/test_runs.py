@@ -303,9 +303,20 @@ def test_list_task_instances_by_map_index_executor_dates_and_duration(
         "r1",
         [NewTaskInstance(task_id="m", map_index=i, executor="local") for i in range(3)],
     )
+    store.create_task_instances("etl", "r1", [NewTaskInstance(task_id="m", state=S.REMOVED)])
+    store.create_task_instances("etl", "r1", [NewTaskInstance(task_id="gone", state=S.REMOVED)])
+    assert store.list_task_instances(task_ids=["m", "gone"]).total == 5
+    shown = store.list_task_instances(task_ids=["m", "gone"], placeholders=False)
+    assert sorted((t.task_id, t.map_index) for t in shown.items) == [
+        ("gone", -1),
+        ("m", 0),
+        ("m", 1),
+        ("m", 2),
+    ]
     mapped = store.list_task_instances(mapped=True, order_by="-map_index")
     assert [(t.task_id, t.map_index) for t in mapped.items] == [("m", 2), ("m", 1), ("m", 0)]
-    assert [t.task_id for t in store.list_task_instances(mapped=False).items] == ["plain"]
+    unmapped = store.list_task_instances(mapped=False, order_by="task_id").items
+    assert [t.task_id for t in unmapped] == ["gone", "m", "plain"]
     assert store.list_task_instances(map_indexes=[0, 2]).total == 2
     assert store.list_task_instances(executors=["local"]).total == 3
     first = store.get_task_instance(ref("m", "r1", 0))
@@ -326,7 +337,7 @@ def test_list_task_instances_by_map_index_executor_dates_and_duration(
     assert store.list_task_instances(duration_gte=30, duration_lte=30).total == 1
     assert store.list_task_instances(duration_lte=29).total == 0
     by_duration = store.list_task_instances(order_by="-duration", limit=1)
-    assert by_duration.total == 4
+    assert by_duration.total == 6
     with pytest.raises(ValueError, match="timezone-aware"):
         store.list_task_instances(start_date_gte=datetime(2025, 1, 1))
 

@@ -24,7 +24,7 @@ from slipstream.api.auth.middleware import AuthMiddleware
 from slipstream.api.auth.tokens import TokenSigner
 from slipstream.api.context import ApiContext
 from slipstream.api.errors import EXCEPTION_HANDLERS
-from slipstream.api.public import dags, monitor
+from slipstream.api.public import dags, monitor, task_instances
 from slipstream.api.public.common import provide_ctx
 from slipstream.version import __version__
 
@@ -38,7 +38,12 @@ API_PREFIX = "/api/v2"
 
 def public_api_handlers() -> Sequence[Any]:
     """The route handlers mounted under ``/api/v2``."""
-    return [monitor.router, dags.DagController]
+    return [
+        monitor.router,
+        dags.DagController,
+        task_instances.TaskInstanceController,
+        task_instances.post_clear_task_instances,
+    ]
 
 
 def create_app(

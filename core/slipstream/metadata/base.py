@@ -258,6 +258,7 @@ class MetadataStore:
         executors: Collection[str] = (),
         map_indexes: Collection[int] = (),
         mapped: bool | None = None,
+        placeholders: bool = True,
         start_date_gte: datetime | None = None,
         start_date_lte: datetime | None = None,
         end_date_gte: datetime | None = None,
@@ -270,7 +271,9 @@ class MetadataStore:
     ) -> Page[TaskInstance]:
         """Task instances across runs; ``run_ids`` are matched together with ``dag_ids``.
 
-        ``mapped``: True for map indexes >= 0 only, False for unmapped ones only. The
+        ``mapped``: True for map indexes >= 0 only, False for unmapped ones only.
+        ``placeholders=False`` leaves out the ``removed`` map-index -1 task instance a
+        mapped task leaves behind once it is expanded (what Airflow never shows). The
         date and duration bounds are inclusive; a task instance without that value
         (never started, not finished) is outside any bound on it.
         """

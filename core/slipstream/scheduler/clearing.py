@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import datetime
 
 import attrs
@@ -48,12 +48,15 @@ def clear_task_instances(
     include_downstream: bool = False,
     include_upstream: bool = False,
     only_failed: bool = False,
+    only_running: bool = False,
+    map_indexes: Mapping[str, Collection[int]] | None = None,
     dry_run: bool = False,
 ) -> ClearResult:
     """Reset matching task instances to run again, and queue their finished runs again.
 
     Their XComs are dropped and their retries renewed; a running try is marked
-    ``restarting`` and runs again once it ends.
+    ``restarting`` and runs again once it ends. ``map_indexes`` limits the tasks it
+    names to those map indexes (the API's ``[task_id, map_index]`` pairs).
     """
     if store.get_dag(dag_id) is None:
         raise NotFoundError(f"DAG {dag_id!r} not found")
@@ -93,6 +96,8 @@ def clear_task_instances(
             if ti.task_id in selected
             and ti.state != TIS.REMOVED
             and (not only_failed or ti.state in (TIS.FAILED, TIS.UPSTREAM_FAILED))
+            and (not only_running or ti.state == TIS.RUNNING)
+            and (not map_indexes or ti.map_index in map_indexes.get(ti.task_id, (ti.map_index,)))
         ]
         if not tis:
             continue

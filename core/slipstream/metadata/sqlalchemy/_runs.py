@@ -363,6 +363,7 @@ class RunsMixin(StoreBase):
         executors: Collection[str] = (),
         map_indexes: Collection[int] = (),
         mapped: bool | None = None,
+        placeholders: bool = True,
         start_date_gte: datetime | None = None,
         start_date_lte: datetime | None = None,
         end_date_gte: datetime | None = None,
@@ -389,6 +390,26 @@ class RunsMixin(StoreBase):
                 query = query.where(column.in_(list(values)))
         if mapped is not None:
             query = query.where(t.c.map_index >= 0 if mapped else t.c.map_index < 0)
+        if not placeholders:
+            expanded = t.alias("expanded")
+            has_expansions = (
+                sa.select(expanded.c.id)
+                .where(
+                    expanded.c.dag_run_id == t.c.dag_run_id,
+                    expanded.c.task_id == t.c.task_id,
+                    expanded.c.map_index >= 0,
+                )
+                .exists()
+            )
+            query = query.where(
+                sa.not_(
+                    sa.and_(
+                        t.c.map_index < 0,
+                        t.c.state == TaskInstanceState.REMOVED.value,
+                        has_expansions,
+                    )
+                )
+            )
         bounds: tuple[tuple[sa.Column[Any], Any, Any, str], ...] = (
             (t.c.start_date, start_date_gte, start_date_lte, "start_date"),
             (t.c.end_date, end_date_gte, end_date_lte, "end_date"),
