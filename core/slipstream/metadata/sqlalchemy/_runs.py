@@ -414,7 +414,7 @@ class RunsMixin(StoreBase):
             (t.c.start_date, start_date_gte, start_date_lte, "start_date"),
             (t.c.end_date, end_date_gte, end_date_lte, "end_date"),
         )
-        for column, low, high, name in bounds:
+        for _, low, high, name in bounds:
             check_aware(low, f"{name}_gte")
             check_aware(high, f"{name}_lte")
         for column, low, high, _ in (*bounds, (t.c.duration, duration_gte, duration_lte, "")):
