@@ -24,7 +24,7 @@ from slipstream.api.auth.middleware import AuthMiddleware
 from slipstream.api.auth.tokens import TokenSigner
 from slipstream.api.context import ApiContext
 from slipstream.api.errors import EXCEPTION_HANDLERS
-from slipstream.api.public import dags, monitor, task_instances
+from slipstream.api.public import dags, logs, monitor, task_instances, xcoms
 from slipstream.api.public.common import provide_ctx
 from slipstream.version import __version__
 
@@ -43,6 +43,8 @@ def public_api_handlers() -> Sequence[Any]:
         dags.DagController,
         task_instances.TaskInstanceController,
         task_instances.post_clear_task_instances,
+        logs.get_log,
+        xcoms.XComController,
     ]
 
 
