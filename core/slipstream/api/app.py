@@ -24,7 +24,17 @@ from slipstream.api.auth.middleware import AuthMiddleware
 from slipstream.api.auth.tokens import TokenSigner
 from slipstream.api.context import ApiContext
 from slipstream.api.errors import EXCEPTION_HANDLERS
-from slipstream.api.public import dags, logs, monitor, task_instances, xcoms
+from slipstream.api.public import (
+    connections,
+    dags,
+    logs,
+    monitor,
+    pools,
+    task_instances,
+    users,
+    variables,
+    xcoms,
+)
 from slipstream.api.public.common import provide_ctx
 from slipstream.version import __version__
 
@@ -45,6 +55,10 @@ def public_api_handlers() -> Sequence[Any]:
         task_instances.post_clear_task_instances,
         logs.get_log,
         xcoms.XComController,
+        variables.VariableController,
+        connections.ConnectionController,
+        pools.PoolController,
+        users.UserController,
     ]
 
 
