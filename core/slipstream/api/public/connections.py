@@ -3,8 +3,8 @@
 Secrets never leave the server: ``password`` is always ``null`` in answers and
 ``extra`` shows its keys with every value as ``***`` (Airflow masks only the values
 of keys that look sensitive). So that a client can send back what it read, an update
-keeps the stored password when ``password`` is null or missing, and keeps the stored
-value of every extra key sent as ``***``.
+keeps every field sent as null (the password, say), unless ``update_mask`` names it,
+and keeps the stored value of every extra key sent as ``***``.
 """
 
 from __future__ import annotations
@@ -189,9 +189,9 @@ class ConnectionController(Controller):
         data: JSONBody[ConnectionBody],
         update_mask: FromQuery[list[str] | None] = None,
     ) -> ConnectionResponse:
-        """Change a connection: the fields in ``update_mask``, or else every field of the
-        body (a missing one becomes null), except that a null password or extra and extra
-        values sent as ``***`` keep what is stored."""
+        """Change a connection: the fields named in ``update_mask`` (null clears them),
+        or else every field the body gives (null or missing: kept). Extra values sent
+        back as ``***`` keep what is stored."""
         if data.connection_id != connection_id:
             raise HTTPException(
                 status_code=HTTP_400_BAD_REQUEST,
@@ -208,15 +208,15 @@ class ConnectionController(Controller):
             raise _not_found(connection_id)
         extra = _check(data)
         fields = set(update_mask or UPDATABLE)
+        # Without a mask, null (or missing) keeps the stored value; a field the mask
+        # names is set as sent, null included.
         changes: dict[str, Any] = {
-            name: getattr(data, name) for name in fields - {"password", "extra"}
+            name: getattr(data, name)
+            for name in fields
+            if getattr(data, name) is not None or update_mask
         }
-        if "password" in fields and (data.password is not None or update_mask):
-            changes["password"] = data.password  # null clears it only when the mask names it
-        if "extra" in fields and data.extra is not None:
+        if "extra" in changes:
             changes["extra"] = _merge_extra(extra, current.extra)
-        elif "extra" in fields and update_mask:
-            changes["extra"] = {}  # named in the mask and null: cleared
         updated = attrs.evolve(current, **changes)
         ctx.store.set_connection(updated)
         return connection_response(updated)

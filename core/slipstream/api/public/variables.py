@@ -125,9 +125,15 @@ def _checked(body: VariableBody, where: str = "body") -> tuple[str, str]:
         raise invalid(str(exc), field="value", source=where) from None
 
 
-def _update(ctx: ApiContext, current: Variable, body: VariableBody, fields: set[str]) -> Variable:
+def _update(
+    ctx: ApiContext, current: Variable, body: VariableBody, fields: set[str], masked: bool
+) -> Variable:
+    """Without an update mask a null description keeps the stored one; a mask that
+    names ``description`` sets it, null included."""
     value = admin.variable_text(body.value) if "value" in fields else current.value
-    description = body.description if "description" in fields else current.description
+    description = current.description
+    if "description" in fields and (body.description is not None or masked):
+        description = body.description
     ctx.store.set_variable(current.key, value, description=description)
     return Variable(key=current.key, value=value, description=description)
 
@@ -186,7 +192,8 @@ class VariableController(Controller):
         data: JSONBody[VariableBody],
         update_mask: FromQuery[list[str] | None] = None,
     ) -> VariableResponse:
-        """Change the value and description (only those in ``update_mask``, if given)."""
+        """Change the value and description (only those in ``update_mask``, if given;
+        without a mask, a null description keeps the stored one)."""
         if data.key != variable_key:
             raise HTTPException(
                 status_code=HTTP_400_BAD_REQUEST,
@@ -204,7 +211,7 @@ class VariableController(Controller):
         fields = set(update_mask or UPDATABLE)
         if "value" in fields:
             _checked(data)
-        return variable_response(_update(ctx, current, data, fields))
+        return variable_response(_update(ctx, current, data, fields, bool(update_mask)))
 
     @delete("/{variable_key:str}", sync_to_thread=True)
     def delete_variable(self, ctx: Ctx, variable_key: FromPath[str]) -> None:
@@ -266,7 +273,7 @@ def _bulk_update(
         except HTTPException as exc:
             _error(outcome, str(exc.detail), 422)
             continue
-        _update(ctx, current, body, fields)
+        _update(ctx, current, body, fields, bool(action.update_mask))
         outcome.success.append(body.key)
 
 
