@@ -14,7 +14,6 @@ from litestar import Litestar, Router
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.attrs import AttrsSchemaPlugin
 
@@ -24,6 +23,7 @@ from slipstream.api.auth.middleware import AuthMiddleware
 from slipstream.api.auth.tokens import TokenSigner
 from slipstream.api.context import ApiContext
 from slipstream.api.errors import EXCEPTION_HANDLERS
+from slipstream.api.openapi import ApiJsonRenderPlugin
 from slipstream.api.public import (
     connections,
     dags,
@@ -97,7 +97,7 @@ def create_app(
             version=__version__,
             description="Airflow 3's public REST API v2, as slipstream serves it.",
             path=API_PREFIX,
-            render_plugins=[JsonRenderPlugin(path="/openapi.json")],
+            render_plugins=[ApiJsonRenderPlugin(path="/openapi.json")],
             components=Components(
                 security_schemes={
                     "HTTPBearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")

@@ -24,9 +24,13 @@ from litestar.status_codes import HTTP_400_BAD_REQUEST
 
 from slipstream.api.auth.guards import can_read
 from slipstream.api.context import ApiContext
-from slipstream.api.errors import invalid
 from slipstream.api.public.common import Ctx
-from slipstream.api.public.task_instances import TaskInstanceController, get_ti_or_404
+from slipstream.api.public.task_instances import (
+    MapIndexQuery,
+    TaskInstanceController,
+    TryNumberPath,
+    get_ti_or_404,
+)
 from slipstream.execution.logs import log_path
 from slipstream.executors.base import TaskInstanceKey
 from slipstream.metadata.records import TaskInstance
@@ -152,16 +156,14 @@ def get_log(
     dag_id: FromPath[str],
     dag_run_id: FromPath[str],
     task_id: FromPath[str],
-    try_number: FromPath[int],
+    try_number: TryNumberPath,
     full_content: FromQuery[bool] = False,
-    map_index: FromQuery[int] = -1,
+    map_index: MapIndexQuery = -1,
     token: FromQuery[str | None] = None,
 ) -> Response[Any]:
     """One try's log. ``Accept: text/plain`` gives the text, ``application/x-ndjson``
     one JSON object per line; otherwise JSON with ``content`` and ``continuation_token``.
     With ``full_content=false`` and a ``token``, only what was written since."""
-    if try_number < 0:
-        raise invalid("try_number must be 0 or more", field="try_number", source="path")
     offset = 0 if full_content or token is None else decode_token(token)
     ti = get_ti_or_404(ctx, dag_id, dag_run_id, task_id, map_index)
     log = task_log(ctx, ti, try_number, offset)

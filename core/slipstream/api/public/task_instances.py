@@ -17,13 +17,14 @@ from typing import Annotated, Any
 import attrs
 from litestar import Controller, get, patch, post
 from litestar.exceptions import HTTPException, NotFoundException
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_400_BAD_REQUEST, HTTP_409_CONFLICT
 
 from slipstream.api.auth.guards import can_edit, can_read
 from slipstream.api.context import ApiContext
 from slipstream.api.errors import invalid
 from slipstream.api.public.common import (
+    MAX_INT,
     Ctx,
     Limit,
     Offset,
@@ -91,6 +92,17 @@ def aware(moment: datetime | None) -> datetime | None:
     if moment is None or moment.tzinfo is not None:
         return moment
     return moment.replace(tzinfo=UTC)
+
+
+MapIndexPath = Annotated[int, PathParameter(ge=-1, le=MAX_INT)]
+TryNumberPath = Annotated[int, PathParameter(ge=0, le=MAX_INT)]
+MapIndexQuery = Annotated[
+    int, QueryParameter(ge=-1, le=MAX_INT, description="The map index (-1: not mapped).")
+]
+OptionalMapIndexQuery = Annotated[
+    int | None,
+    QueryParameter(ge=-1, le=MAX_INT, description="One map index (none: every one)."),
+]
 
 
 # -- responses and bodies ---------------------------------------------------------------
@@ -206,7 +218,9 @@ class TaskInstancesBatchBody:
     pool: list[str] | None = None
     queue: list[str] | None = None
     executor: list[str] | None = None
-    page_offset: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    page_offset: int = attrs.field(
+        default=0, validator=[attrs.validators.ge(0), attrs.validators.le(MAX_INT)]
+    )
     page_limit: int = attrs.field(default=100, validator=attrs.validators.ge(0))
     order_by: str | None = None
 
@@ -430,6 +444,8 @@ def _list(
     offset: int,
     order_by: list[str] | str | None,
 ) -> TaskInstanceCollectionResponse:
+    if any(not -1 <= index <= MAX_INT for index in map_indexes):
+        raise invalid(f"map indexes are between -1 and {MAX_INT}", field="map_index")
     page = call_store(
         ctx.store.list_task_instances,
         dag_ids=dag_ids,
@@ -572,7 +588,7 @@ class TaskInstanceController(Controller):
         dag_id: FromPath[str],
         dag_run_id: FromPath[str],
         task_id: FromPath[str],
-        map_index: FromPath[int],
+        map_index: MapIndexPath,
     ) -> TaskInstanceResponse:
         ti = get_ti_or_404(ctx, dag_id, dag_run_id, task_id, map_index)
         return ti_response(ti, Lookups(ctx))
@@ -638,7 +654,7 @@ class TaskInstanceController(Controller):
         dag_id: FromPath[str],
         dag_run_id: FromPath[str],
         task_id: FromPath[str],
-        map_index: FromQuery[int] = -1,
+        map_index: MapIndexQuery = -1,
     ) -> TaskInstanceHistoryCollectionResponse:
         """Every try of a task instance, oldest first (the current one last)."""
         return _tries(ctx, dag_id, dag_run_id, task_id, map_index)
@@ -650,7 +666,7 @@ class TaskInstanceController(Controller):
         dag_id: FromPath[str],
         dag_run_id: FromPath[str],
         task_id: FromPath[str],
-        map_index: FromPath[int],
+        map_index: MapIndexPath,
     ) -> TaskInstanceHistoryCollectionResponse:
         return _tries(ctx, dag_id, dag_run_id, task_id, map_index)
 
@@ -661,8 +677,8 @@ class TaskInstanceController(Controller):
         dag_id: FromPath[str],
         dag_run_id: FromPath[str],
         task_id: FromPath[str],
-        task_try_number: FromPath[int],
-        map_index: FromQuery[int] = -1,
+        task_try_number: TryNumberPath,
+        map_index: MapIndexQuery = -1,
     ) -> TaskInstanceHistoryResponse:
         return _try(ctx, dag_id, dag_run_id, task_id, map_index, task_try_number)
 
@@ -677,8 +693,8 @@ class TaskInstanceController(Controller):
         dag_id: FromPath[str],
         dag_run_id: FromPath[str],
         task_id: FromPath[str],
-        map_index: FromPath[int],
-        task_try_number: FromPath[int],
+        map_index: MapIndexPath,
+        task_try_number: TryNumberPath,
     ) -> TaskInstanceHistoryResponse:
         return _try(ctx, dag_id, dag_run_id, task_id, map_index, task_try_number)
 
@@ -692,7 +708,7 @@ class TaskInstanceController(Controller):
         dag_run_id: FromPath[str],
         task_id: FromPath[str],
         data: JSONBody[PatchTaskInstanceBody],
-        map_index: FromQuery[int | None] = None,
+        map_index: OptionalMapIndexQuery = None,
         update_mask: FromQuery[list[str] | None] = None,
     ) -> TaskInstanceCollectionResponse:
         """Mark the task instance (every map index of a mapped task unless ``map_index``
@@ -706,7 +722,7 @@ class TaskInstanceController(Controller):
         dag_id: FromPath[str],
         dag_run_id: FromPath[str],
         task_id: FromPath[str],
-        map_index: FromPath[int],
+        map_index: MapIndexPath,
         data: JSONBody[PatchTaskInstanceBody],
         update_mask: FromQuery[list[str] | None] = None,
     ) -> TaskInstanceCollectionResponse:
@@ -720,7 +736,7 @@ class TaskInstanceController(Controller):
         dag_run_id: FromPath[str],
         task_id: FromPath[str],
         data: JSONBody[PatchTaskInstanceBody],
-        map_index: FromQuery[int | None] = None,
+        map_index: OptionalMapIndexQuery = None,
         update_mask: FromQuery[list[str] | None] = None,
     ) -> TaskInstanceCollectionResponse:
         """The task instances that the same PATCH would change, unchanged."""
@@ -733,7 +749,7 @@ class TaskInstanceController(Controller):
         dag_id: FromPath[str],
         dag_run_id: FromPath[str],
         task_id: FromPath[str],
-        map_index: FromPath[int],
+        map_index: MapIndexPath,
         data: JSONBody[PatchTaskInstanceBody],
         update_mask: FromQuery[list[str] | None] = None,
     ) -> TaskInstanceCollectionResponse:

@@ -18,9 +18,18 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.status_codes import HTTP_400_BAD_REQUEST
 
 from slipstream.api.auth.guards import can_read
-from slipstream.api.public.common import Ctx, Limit, Offset, OrderBy, order_field, page_limit
+from slipstream.api.public.common import (
+    MAX_INT,
+    Ctx,
+    Limit,
+    Offset,
+    OrderBy,
+    order_field,
+    page_limit,
+)
 from slipstream.api.public.task_instances import (
     ANY,
+    MapIndexQuery,
     TaskInstanceController,
     get_run_or_404,
 )
@@ -36,7 +45,8 @@ XCOM_ORDER = {
 }
 
 MapIndexAtLeastMinusOne = Annotated[
-    int | None, QueryParameter(ge=-1, description="Only this map index (-1: not mapped).")
+    int | None,
+    QueryParameter(ge=-1, le=MAX_INT, description="Only this map index (-1: not mapped)."),
 ]
 
 
@@ -138,7 +148,7 @@ class XComController(Controller):
         dag_run_id: FromPath[str],
         task_id: FromPath[str],
         xcom_key: FromPath[str],
-        map_index: Annotated[int, QueryParameter(ge=-1)] = -1,
+        map_index: MapIndexQuery = -1,
         deserialize: FromQuery[bool] = False,
         stringify: FromQuery[bool] = False,
     ) -> XComResponseNative | XComResponseString:
