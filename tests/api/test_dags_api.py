@@ -27,7 +27,7 @@ def test_list_filters_paginates_and_orders(api: Api) -> None:
     assert [d["dag_id"] for d in everything["dags"]] == ["alpha", "beta", "gamma_etl"]
     first = everything["dags"][0]
     assert first["is_paused"] is True
-    assert first["tags"] == [{"name": "etl", "dag_id": "alpha"}]
+    assert first["tags"] == [{"name": "etl", "dag_id": "alpha", "dag_display_name": "alpha"}]
     assert first["timetable_summary"] == "@daily"
 
     tagged = api.get("/api/v2/dags", params={"tags": ["ml"]}).json()

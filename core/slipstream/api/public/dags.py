@@ -113,7 +113,9 @@ def dag_response(dag: Dag, facts: _FileFacts) -> DAGResponse:
         timetable_description=dag.schedule,
         timetable_partitioned=False,
         timetable_periodic=periodic,
-        tags=[{"name": tag, "dag_id": dag.dag_id} for tag in dag.tags],
+        tags=[
+            {"name": tag, "dag_id": dag.dag_id, "dag_display_name": dag.dag_id} for tag in dag.tags
+        ],
         max_active_tasks=dag.max_active_tasks,
         max_active_runs=dag.max_active_runs,
         max_consecutive_failed_dag_runs=0,
