@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from slipstream import DAG, task
-from slipstream.metadata.records import DagRun
+from slipstream.metadata.records import DagRun, TaskInstanceRef
 from slipstream.operators.empty import EmptyOperator
 from tests.api.conftest import Api
 
@@ -243,8 +243,9 @@ def test_mark_refusals_change_nothing(api: Api, runs: dict[str, DagRun]) -> None
     assert "should be one of" in running.json()["detail"][0]["msg"]
     assert api.patch(f"{path}/work", json={"new_state": "sleepy"}).status_code == 422
     assert api.patch(f"{path}/work", json={}).status_code == 422
-    note = api.patch(f"{path}/work", json={"new_state": "failed", "note": "hi"})
-    assert note.status_code == 422
+    long_note = api.patch(f"{path}/work", json={"new_state": "failed", "note": "x" * 1001})
+    assert long_note.status_code == 422
+    assert "at most 1000" in long_note.json()["detail"][0]["msg"]
     masked = api.patch(
         f"{path}/work", params={"update_mask": ["pool"]}, json={"new_state": "failed"}
     )
@@ -318,3 +319,34 @@ def test_clear_refusals_change_nothing(api: Api, runs: dict[str, DagRun]) -> Non
     assert backwards.status_code == 422
     assert _states(api, runs["broken"]) == before
     assert api.runtime.store.get_dag_run("broken", "b1").state == "failed"  # type: ignore[union-attr]
+
+
+def test_notes_on_task_instances(api: Api, runs: dict[str, DagRun]) -> None:
+    path = BASE.format(run="r1")
+    noted = api.patch(f"{path}/work", role="user", json={"note": "looked at it"})
+    assert noted.status_code == 200
+    assert [ti["note"] for ti in noted.json()["task_instances"]] == ["looked at it"]
+    assert api.get(f"{path}/work").json()["note"] == "looked at it"
+    assert _states(api, runs["etl"])["work"] == "success"  # a note alone marks nothing
+    listed = api.get(path, params={"task_id": "work"}).json()["task_instances"]
+    assert listed[0]["note"] == "looked at it"
+
+    kept = api.patch(f"{path}/work", json={"new_state": "skipped"})
+    assert kept.json()["task_instances"][0]["note"] == "looked at it"
+    cleared = api.patch(f"{path}/work", params={"update_mask": ["note"]}, json={"note": None})
+    assert cleared.json()["task_instances"][0]["note"] is None
+
+    every_index = api.patch(f"{path}/double", json={"new_state": "failed", "note": "bad input"})
+    assert sorted(ti["note"] for ti in every_index.json()["task_instances"]) == ["bad input"] * 3
+    dry = api.patch(f"{path}/end/dry_run", json={"note": "not saved"})
+    assert _ids(dry) == [("end", -1)]
+    assert api.get(f"{path}/end").json()["note"] is None
+
+    body = {"dry_run": False, "only_failed": False, "task_ids": ["begin"], "note": "rerun"}
+    rerun = api.post("/api/v2/dags/etl/clearTaskInstances", json=body)
+    assert [ti["note"] for ti in rerun.json()["task_instances"]] == ["rerun"]
+    ti = api.runtime.store.get_task_instance(
+        TaskInstanceRef(dag_id="etl", run_id="r1", task_id="begin")
+    )
+    assert ti is not None
+    assert api.runtime.store.get_task_instance_notes([ti.id]) == {ti.id: "rerun"}

@@ -342,6 +342,23 @@ def test_list_task_instances_by_map_index_executor_dates_and_duration(
         store.list_task_instances(start_date_gte=datetime(2025, 1, 1))
 
 
+def test_task_instance_notes(store: SqlAlchemyStore) -> None:
+    new_run(store, run_id="r1", tasks=("a", "b"))
+    a, b = (store.get_task_instance(ref(task, "r1")) for task in ("a", "b"))
+    assert a is not None and b is not None
+    assert store.get_task_instance_notes([a.id, b.id]) == {}
+    store.set_task_instance_notes([a.id, b.id], "looked at it ✓", author="ada")
+    store.set_task_instance_notes([b.id], "replaced")
+    assert store.get_task_instance_notes([a.id, b.id]) == {a.id: "looked at it ✓", b.id: "replaced"}
+    store.set_task_instance_notes([a.id], None)
+    assert store.get_task_instance_notes([a.id, b.id]) == {b.id: "replaced"}
+    with pytest.raises(NotFoundError, match="no task instance with id 999"):
+        store.set_task_instance_notes([b.id, 999], "x")
+    assert store.get_task_instance_notes([b.id]) == {b.id: "replaced"}  # nothing changed
+    store.delete_dag_run("etl", "r1")
+    assert store.get_task_instance_notes([b.id]) == {}
+
+
 def test_claims_take_highest_priority_and_set_the_lease(store: SqlAlchemyStore) -> None:
     new_run(store)
     store.create_task_instances(

@@ -359,6 +359,17 @@ class MetadataStore:
         if it is not finished yet."""
         raise NotImplementedError
 
+    def set_task_instance_notes(
+        self, ti_ids: Collection[int], note: str | None, *, author: str | None = None
+    ) -> None:
+        """Give task instances a person's note (``None`` removes it); NotFoundError
+        when one of them does not exist."""
+        raise NotImplementedError
+
+    def get_task_instance_notes(self, ti_ids: Collection[int]) -> dict[int, str]:
+        """The notes of those task instances that have one, by task instance id."""
+        raise NotImplementedError
+
     # -- Scheduler jobs -----------------------------------------------------------------
 
     def start_job(self, kind: str, hostname: str, pid: int) -> Job:

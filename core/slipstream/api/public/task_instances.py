@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import attrs
-from litestar import Controller, get, patch, post
+from litestar import Controller, Request, get, patch, post
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_400_BAD_REQUEST, HTTP_409_CONFLICT
@@ -265,6 +265,19 @@ class Lookups:
         self._ctx = ctx
         self._runs: dict[tuple[str, str], DagRun | None] = {}
         self._versions: dict[int, DagVersion | None] = {}
+        self._notes: dict[int, str] = {}
+        self._noted: set[int] = set()
+
+    def read_notes(self, ti_ids: Collection[int]) -> None:
+        """Fetch the notes of many task instances in one go."""
+        wanted = set(ti_ids) - self._noted
+        if wanted:
+            self._notes.update(self._ctx.store.get_task_instance_notes(wanted))
+            self._noted |= wanted
+
+    def note(self, ti_id: int) -> str | None:
+        self.read_notes([ti_id])
+        return self._notes.get(ti_id)
 
     def run(self, dag_id: str, run_id: str) -> DagRun | None:
         key = (dag_id, run_id)
@@ -330,7 +343,7 @@ def ti_response(ti: TaskInstance, lookups: Lookups) -> TaskInstanceResponse:
         id=as_uuid(ti.id),
         logical_date=run.logical_date if run else None,
         run_after=run.run_after if run else ti.updated_at,
-        note=None,
+        note=lookups.note(ti.id),
         rendered_map_index=str(ti.map_index) if ti.map_index >= 0 else None,
         rendered_fields=dict(ti.rendered_fields or {}),
         trigger=None,
@@ -343,6 +356,7 @@ def ti_collection(
     ctx: ApiContext, tis: Sequence[TaskInstance], total: int | None = None
 ) -> TaskInstanceCollectionResponse:
     lookups = Lookups(ctx)
+    lookups.read_notes([ti.id for ti in tis])
     return TaskInstanceCollectionResponse(
         task_instances=[ti_response(ti, lookups) for ti in tis],
         total_entries=len(tis) if total is None else total,
@@ -704,6 +718,7 @@ class TaskInstanceController(Controller):
     def patch_task_instance(
         self,
         ctx: Ctx,
+        request: Request[Any, Any, Any],
         dag_id: FromPath[str],
         dag_run_id: FromPath[str],
         task_id: FromPath[str],
@@ -713,12 +728,15 @@ class TaskInstanceController(Controller):
     ) -> TaskInstanceCollectionResponse:
         """Mark the task instance (every map index of a mapped task unless ``map_index``
         is given) success, failed or skipped, with the relatives asked for."""
-        return _patch(ctx, dag_id, dag_run_id, task_id, map_index, data, update_mask, dry=False)
+        return _patch(
+            ctx, request, dag_id, dag_run_id, task_id, map_index, data, update_mask, dry=False
+        )
 
     @patch("/{task_id:str}/{map_index:int}", guards=[can_edit], sync_to_thread=True)
     def patch_task_instance_by_map_index(
         self,
         ctx: Ctx,
+        request: Request[Any, Any, Any],
         dag_id: FromPath[str],
         dag_run_id: FromPath[str],
         task_id: FromPath[str],
@@ -726,12 +744,15 @@ class TaskInstanceController(Controller):
         data: JSONBody[PatchTaskInstanceBody],
         update_mask: FromQuery[list[str] | None] = None,
     ) -> TaskInstanceCollectionResponse:
-        return _patch(ctx, dag_id, dag_run_id, task_id, map_index, data, update_mask, dry=False)
+        return _patch(
+            ctx, request, dag_id, dag_run_id, task_id, map_index, data, update_mask, dry=False
+        )
 
     @patch("/{task_id:str}/dry_run", guards=[can_edit], sync_to_thread=True)
     def patch_task_instance_dry_run(
         self,
         ctx: Ctx,
+        request: Request[Any, Any, Any],
         dag_id: FromPath[str],
         dag_run_id: FromPath[str],
         task_id: FromPath[str],
@@ -740,12 +761,15 @@ class TaskInstanceController(Controller):
         update_mask: FromQuery[list[str] | None] = None,
     ) -> TaskInstanceCollectionResponse:
         """The task instances that the same PATCH would change, unchanged."""
-        return _patch(ctx, dag_id, dag_run_id, task_id, map_index, data, update_mask, dry=True)
+        return _patch(
+            ctx, request, dag_id, dag_run_id, task_id, map_index, data, update_mask, dry=True
+        )
 
     @patch("/{task_id:str}/{map_index:int}/dry_run", guards=[can_edit], sync_to_thread=True)
     def patch_task_instance_dry_run_by_map_index(
         self,
         ctx: Ctx,
+        request: Request[Any, Any, Any],
         dag_id: FromPath[str],
         dag_run_id: FromPath[str],
         task_id: FromPath[str],
@@ -753,7 +777,9 @@ class TaskInstanceController(Controller):
         data: JSONBody[PatchTaskInstanceBody],
         update_mask: FromQuery[list[str] | None] = None,
     ) -> TaskInstanceCollectionResponse:
-        return _patch(ctx, dag_id, dag_run_id, task_id, map_index, data, update_mask, dry=True)
+        return _patch(
+            ctx, request, dag_id, dag_run_id, task_id, map_index, data, update_mask, dry=True
+        )
 
 
 def _tries(
@@ -784,8 +810,26 @@ def _try(
 PATCHABLE = ("new_state", "note")
 
 
+MAX_NOTE_LEN = 1000  # Airflow's limit
+
+
+def check_note(note: str | None) -> None:
+    if note is not None and len(note) > MAX_NOTE_LEN:
+        raise invalid(
+            f"a note has at most {MAX_NOTE_LEN} characters, not {len(note)}",
+            field="note",
+            source="body",
+        )
+
+
+def caller(request: Request[Any, Any, Any]) -> str | None:
+    name = getattr(request.user, "name", None)
+    return str(name) if name else None
+
+
 def _patch(
     ctx: ApiContext,
+    request: Request[Any, Any, Any],
     dag_id: str,
     run_id: str,
     task_id: str,
@@ -795,6 +839,8 @@ def _patch(
     *,
     dry: bool,
 ) -> TaskInstanceCollectionResponse:
+    """Mark (``new_state``) and/or annotate (``note``) task instances. Without an
+    update mask a null note is left alone; with one naming ``note``, null clears it."""
     if update_mask and set(update_mask) - set(PATCHABLE):
         raise HTTPException(
             status_code=HTTP_400_BAD_REQUEST,
@@ -803,56 +849,68 @@ def _patch(
         )
     fields = set(update_mask or PATCHABLE)
     new_state = data.new_state if "new_state" in fields else None
-    if "note" in fields and data.note is not None:
+    set_note = "note" in fields and (data.note is not None or bool(update_mask))
+    check_note(data.note)
+    state: TIS | None = None
+    if new_state is not None:
+        state = TIS(new_state.value)
+        if state not in MARKABLE_STATES:
+            allowed = ", ".join(sorted(s.value for s in MARKABLE_STATES))
+            raise invalid(
+                f"'new_state' should be one of {allowed}, not {state.value}",
+                field="new_state",
+                source="body",
+            )
+    elif not set_note:
         raise invalid(
-            "slipstream does not store task instance notes yet", field="note", source="body"
-        )
-    get_run_or_404(ctx, dag_id, run_id)
-    if map_index is None:
-        get_ti_or_404_any_index(ctx, dag_id, run_id, task_id)
-    else:
-        get_ti_or_404(ctx, dag_id, run_id, task_id, map_index)
-    if new_state is None:
-        raise invalid(
-            "new_state is required to change a task instance", field="new_state", source="body"
-        )
-    state = TIS(new_state.value)
-    if state not in MARKABLE_STATES:
-        allowed = ", ".join(sorted(s.value for s in MARKABLE_STATES))
-        raise invalid(
-            f"'new_state' should be one of {allowed}, not {state.value}",
+            "give new_state (success, failed or skipped), a note, or both",
             field="new_state",
             source="body",
         )
-    changed = call_store(
-        mark_task_instances,
-        ctx.store,
-        dag_id,
-        run_id,
-        task_id,
-        state,
-        map_index=map_index,
-        upstream=data.include_upstream,
-        downstream=data.include_downstream,
-        past=data.include_past,
-        future=data.include_future,
-        dry_run=dry,
-    )
-    if not changed and not dry:
-        raise HTTPException(
-            status_code=HTTP_409_CONFLICT,
-            detail=f"Task id {task_id} is already in {state.value} state",
+    get_run_or_404(ctx, dag_id, run_id)
+    if map_index is None:
+        named = _task_tis(ctx, dag_id, run_id, task_id)
+    else:
+        named = [get_ti_or_404(ctx, dag_id, run_id, task_id, map_index)]
+    changed: tuple[TaskInstance, ...] = ()
+    if state is not None:
+        changed = call_store(
+            mark_task_instances,
+            ctx.store,
+            dag_id,
+            run_id,
+            task_id,
+            state,
+            map_index=map_index,
+            upstream=data.include_upstream,
+            downstream=data.include_downstream,
+            past=data.include_past,
+            future=data.include_future,
+            dry_run=dry,
         )
-    return ti_collection(ctx, changed)
+        if not changed and not dry:
+            raise HTTPException(
+                status_code=HTTP_409_CONFLICT,
+                detail=f"Task id {task_id} is already in {state.value} state",
+            )
+    if not set_note:
+        return ti_collection(ctx, changed)
+    if dry:
+        seen = {ti.id for ti in changed}
+        return ti_collection(ctx, [*changed, *(ti for ti in named if ti.id not in seen)])
+    ctx.store.set_task_instance_notes([ti.id for ti in named], data.note, author=caller(request))
+    ids = {ti.id for ti in changed} | {ti.id for ti in named}
+    return ti_collection(ctx, ctx.store.get_task_instances_by_id(ids))
 
 
-def get_ti_or_404_any_index(ctx: ApiContext, dag_id: str, run_id: str, task_id: str) -> None:
-    """A task with task instances in the run, mapped or not."""
+def _task_tis(ctx: ApiContext, dag_id: str, run_id: str, task_id: str) -> list[TaskInstance]:
+    """Every task instance of a task in a run (each map index), or a 404."""
     page = ctx.store.list_task_instances(
-        dag_ids=[dag_id], run_ids=[run_id], task_ids=[task_id], limit=0
+        dag_ids=[dag_id], run_ids=[run_id], task_ids=[task_id], placeholders=False
     )
     if page.total == 0:
         raise _ti_not_found(dag_id, run_id, task_id, None)
+    return list(page.items)
 
 
 # -- clearing ------------------------------------------------------------------------------
@@ -899,15 +957,16 @@ def _task_selection(
     tags=["Task Instance"],
 )
 def post_clear_task_instances(
-    ctx: Ctx, dag_id: FromPath[str], data: JSONBody[ClearTaskInstancesBody]
+    ctx: Ctx,
+    request: Request[Any, Any, Any],
+    dag_id: FromPath[str],
+    data: JSONBody[ClearTaskInstancesBody],
 ) -> TaskInstanceCollectionResponse:
     """Clear task instances so the scheduler runs them again (``dry_run``, the
-    default, only lists them). Finished runs they belong to are queued again."""
+    default, only lists them). Finished runs they belong to are queued again; a
+    ``note`` is left on every cleared task instance."""
     get_dag_or_404(ctx, dag_id)
-    if data.note is not None:
-        raise invalid(
-            "slipstream does not store task instance notes yet", field="note", source="body"
-        )
+    check_note(data.note)
     if data.only_failed and data.only_running:
         raise invalid(
             "only_failed and only_running exclude each other (only_failed is true unless "
@@ -958,4 +1017,7 @@ def post_clear_task_instances(
     if data.dry_run:
         return ti_collection(ctx, preview.cleared)
     result = call_store(clear_task_instances, ctx.store, dag_id, **options)
-    return ti_collection(ctx, ctx.store.get_task_instances_by_id([ti.id for ti in result.cleared]))
+    ids = [ti.id for ti in result.cleared]
+    if data.note is not None and ids:
+        ctx.store.set_task_instance_notes(ids, data.note, author=caller(request))
+    return ti_collection(ctx, ctx.store.get_task_instances_by_id(ids))

@@ -525,6 +525,39 @@ class RunsMixin(StoreBase):
             h.insert(), [{"ti_id": row["id"], **{c: row[c] for c in _TI_COLUMNS}} for row in rows]
         )
 
+    def set_task_instance_notes(
+        self, ti_ids: Collection[int], note: str | None, *, author: str | None = None
+    ) -> None:
+        ids = sorted(set(ti_ids))
+        n, t = s.task_instance_note, s.task_instance
+        with self._write() as conn:
+            found: set[int] = set()
+            for chunk in chunks(ids):
+                found.update(conn.scalars(sa.select(t.c.id).where(t.c.id.in_(chunk))))
+            missing = [ti_id for ti_id in ids if ti_id not in found]
+            if missing:
+                raise NotFoundError(f"no task instance with id {', '.join(map(str, missing))}")
+            for chunk in chunks(ids):
+                conn.execute(n.delete().where(n.c.ti_id.in_(chunk)))
+            if note is not None and ids:
+                now = utcnow()
+                conn.execute(
+                    n.insert(),
+                    [
+                        {"ti_id": ti_id, "content": note, "author": author, "updated_at": now}
+                        for ti_id in ids
+                    ],
+                )
+
+    def get_task_instance_notes(self, ti_ids: Collection[int]) -> dict[int, str]:
+        n = s.task_instance_note
+        notes: dict[int, str] = {}
+        with self._read() as conn:
+            for chunk in chunks(sorted(set(ti_ids))):
+                query = sa.select(n.c.ti_id, n.c.content).where(n.c.ti_id.in_(chunk))
+                notes.update({ti_id: content for ti_id, content in conn.execute(query)})
+        return notes
+
     def list_task_instance_tries(self, ref: TaskInstanceRef) -> list[TaskInstance]:
         h = s.task_instance_history
         with self._read() as conn:
