@@ -15,6 +15,7 @@ from slipstream.metadata.records import Pool, Variable
 # The longest key, connection id and pool name the store's columns hold on every database.
 MAX_KEY_LEN = 250
 MAX_POOL_NAME_LEN = 256
+MAX_SLOTS = 2**31 - 1  # the largest integer every database's column takes
 # Connection fields that are never shown back (the CLI masks, the API returns null).
 SECRET_CONNECTION_FIELDS = ("password", "extra")
 
@@ -65,9 +66,12 @@ def set_pool(
 
 
 def check_slots(value: Any, what: str = "slots") -> int:
-    """A whole number >= 0 (0 stops the pool's tasks from running)."""
+    """A whole number >= 0 (0 stops the pool's tasks from running) that the slots
+    column holds."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"{what} must be a whole number >= 0, got {value!r}")
+    if value > MAX_SLOTS:
+        raise ValueError(f"{what} must be at most {MAX_SLOTS}, got {value!r}")
     return value
 
 

@@ -269,6 +269,8 @@ def test_pool_refusals_change_nothing(api: Api) -> None:
     assert unlimited.status_code == 422
     assert "unlimited" in unlimited.json()["detail"][0]["msg"]
     assert api.post("/api/v2/pools", json={"name": "x", "slots": "two"}).status_code == 422
+    assert api.post("/api/v2/pools", json={"name": "x", "slots": 2**70}).status_code == 422
+    assert api.patch("/api/v2/pools/db", json={"slots": 2**40}).status_code == 422
     deferred = api.post("/api/v2/pools", json={"name": "x", "slots": 1, "include_deferred": True})
     assert deferred.status_code == 422
     assert api.post("/api/v2/pools", json={"name": " x", "slots": 1}).status_code == 422
