@@ -350,3 +350,18 @@ def test_notes_on_task_instances(api: Api, runs: dict[str, DagRun]) -> None:
     )
     assert ti is not None
     assert api.runtime.store.get_task_instance_notes([ti.id]) == {ti.id: "rerun"}
+
+
+def test_clear_on_the_latest_version(api: Api, runs: dict[str, DagRun]) -> None:
+    from slipstream.api.public.task_instances import _clear_supports_latest_version
+
+    body = {"dry_run": False, "only_failed": False, "run_on_latest_version": True}
+    response = api.post(CLEAR.format(dag="broken"), json=body)
+    if not _clear_supports_latest_version():
+        # Until clearing can move runs to the latest DAG version (DAG versions work).
+        assert response.status_code == 400
+        assert "run_on_latest_version" in response.json()["detail"]
+        assert _states(api, runs["broken"]) == {"boom": "failed", "after": "upstream_failed"}
+        return
+    assert response.status_code == 200
+    assert sorted(_ids(response)) == [("after", -1), ("boom", -1)]
