@@ -358,6 +358,71 @@ def test_list_task_instances_filters_and_pages(store: SqlAlchemyStore) -> None:
     assert store.list_task_instances(pools=["default_pool"], queues=["default"]).total == 9
 
 
+def test_list_task_instances_by_map_index_executor_dates_and_duration(
+    store: SqlAlchemyStore,
+) -> None:
+    new_run(store, run_id="r1", tasks=("plain",))
+    store.create_task_instances(
+        "etl",
+        "r1",
+        [NewTaskInstance(task_id="m", map_index=i, executor="local") for i in range(3)],
+    )
+    store.create_task_instances("etl", "r1", [NewTaskInstance(task_id="m", state=S.REMOVED)])
+    store.create_task_instances("etl", "r1", [NewTaskInstance(task_id="gone", state=S.REMOVED)])
+    assert store.list_task_instances(task_ids=["m", "gone"]).total == 5
+    shown = store.list_task_instances(task_ids=["m", "gone"], placeholders=False)
+    assert sorted((t.task_id, t.map_index) for t in shown.items) == [
+        ("gone", -1),
+        ("m", 0),
+        ("m", 1),
+        ("m", 2),
+    ]
+    mapped = store.list_task_instances(mapped=True, order_by="-map_index")
+    assert [(t.task_id, t.map_index) for t in mapped.items] == [("m", 2), ("m", 1), ("m", 0)]
+    unmapped = store.list_task_instances(mapped=False, order_by="task_id").items
+    assert [t.task_id for t in unmapped] == ["gone", "m", "plain"]
+    assert store.list_task_instances(map_indexes=[0, 2]).total == 2
+    assert store.list_task_instances(executors=["local"]).total == 3
+    first = store.get_task_instance(ref("m", "r1", 0))
+    assert first is not None
+    store.update_task_instances(
+        [
+            TaskInstanceUpdate(
+                ti_id=first.id,
+                state=S.SUCCESS,
+                by_user=True,
+                fields={"start_date": T0, "end_date": T0 + timedelta(seconds=30)},
+            )
+        ]
+    )
+    started = store.list_task_instances(start_date_gte=T0, start_date_lte=T0)
+    assert [t.id for t in started.items] == [first.id]
+    assert store.list_task_instances(end_date_gte=T0 + timedelta(seconds=31)).total == 0
+    assert store.list_task_instances(duration_gte=30, duration_lte=30).total == 1
+    assert store.list_task_instances(duration_lte=29).total == 0
+    by_duration = store.list_task_instances(order_by="-duration", limit=1)
+    assert by_duration.total == 6
+    with pytest.raises(ValueError, match="timezone-aware"):
+        store.list_task_instances(start_date_gte=datetime(2025, 1, 1))
+
+
+def test_task_instance_notes(store: SqlAlchemyStore) -> None:
+    new_run(store, run_id="r1", tasks=("a", "b"))
+    a, b = (store.get_task_instance(ref(task, "r1")) for task in ("a", "b"))
+    assert a is not None and b is not None
+    assert store.get_task_instance_notes([a.id, b.id]) == {}
+    store.set_task_instance_notes([a.id, b.id], "looked at it ✓", author="ada")
+    store.set_task_instance_notes([b.id], "replaced")
+    assert store.get_task_instance_notes([a.id, b.id]) == {a.id: "looked at it ✓", b.id: "replaced"}
+    store.set_task_instance_notes([a.id], None)
+    assert store.get_task_instance_notes([a.id, b.id]) == {b.id: "replaced"}
+    with pytest.raises(NotFoundError, match="no task instance with id 999"):
+        store.set_task_instance_notes([b.id, 999], "x")
+    assert store.get_task_instance_notes([b.id]) == {b.id: "replaced"}  # nothing changed
+    store.delete_dag_run("etl", "r1")
+    assert store.get_task_instance_notes([b.id]) == {}
+
+
 def test_claims_take_highest_priority_and_set_the_lease(store: SqlAlchemyStore) -> None:
     new_run(store)
     store.create_task_instances(

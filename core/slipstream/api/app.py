@@ -14,7 +14,6 @@ from litestar import Litestar, Router
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.attrs import AttrsSchemaPlugin
 
@@ -25,7 +24,9 @@ from slipstream.api.auth.tokens import TokenSigner
 from slipstream.api.context import ApiContext
 from slipstream.api.errors import EXCEPTION_HANDLERS
 from slipstream.api.execution import execution_router
+from slipstream.api.openapi import ApiJsonRenderPlugin
 from slipstream.api.public import (
+    connections,
     dag_details,
     dag_runs,
     dag_serialized,
@@ -33,8 +34,14 @@ from slipstream.api.public import (
     dag_versions,
     dags,
     import_errors,
+    logs,
     monitor,
+    pools,
+    task_instances,
     tasks,
+    users,
+    variables,
+    xcoms,
 )
 from slipstream.api.public import plugins as plugins_api
 from slipstream.api.public.common import provide_ctx
@@ -64,6 +71,14 @@ def public_api_handlers() -> Sequence[Any]:
         dag_stats.DagStatsController,
         dag_stats.DagTagController,
         dag_stats.JobController,
+        task_instances.TaskInstanceController,
+        task_instances.post_clear_task_instances,
+        logs.get_log,
+        xcoms.XComController,
+        variables.VariableController,
+        connections.ConnectionController,
+        pools.PoolController,
+        users.UserController,
     ]
 
 
@@ -102,7 +117,7 @@ def create_app(
             version=__version__,
             description="Airflow 3's public REST API v2, as slipstream serves it.",
             path=API_PREFIX,
-            render_plugins=[JsonRenderPlugin(path="/openapi.json")],
+            render_plugins=[ApiJsonRenderPlugin(path="/openapi.json")],
             components=Components(
                 security_schemes={
                     "HTTPBearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")

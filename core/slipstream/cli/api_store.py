@@ -223,7 +223,9 @@ class ApiStore(MetadataStore):
         offset: int = 0,
         order_by: str = "id",
     ) -> Page[DagRun]:
-        params: dict[str, Any] = {"order_by": order_by, "limit": min(limit or PAGE, PAGE)}
+        params: dict[str, Any] = {"limit": min(limit or PAGE, PAGE)}
+        if order_by != "id":
+            params["order_by"] = order_by
         if states:
             params["state"] = [str(s) for s in states]
         if run_types:
@@ -290,17 +292,44 @@ class ApiStore(MetadataStore):
         states: Collection[TaskInstanceState] = (),
         pools: Collection[str] = (),
         queues: Collection[str] = (),
+        executors: Collection[str] = (),
+        map_indexes: Collection[int] = (),
+        mapped: bool | None = None,
+        placeholders: bool = True,
+        start_date_gte: datetime | None = None,
+        start_date_lte: datetime | None = None,
+        end_date_gte: datetime | None = None,
+        end_date_lte: datetime | None = None,
+        duration_gte: float | None = None,
+        duration_lte: float | None = None,
         limit: int | None = None,
         offset: int = 0,
         order_by: str = "id",
     ) -> Page[TaskInstance]:
-        params: dict[str, Any] = {}
-        if task_ids:
-            params["task_id"] = list(task_ids)
-        if states:
-            params["state"] = [str(s) for s in states]
-        if pools:
-            params["pool"] = list(pools)
+        """The API never lists the placeholders of expanded mapped tasks (as Airflow)."""
+        params: dict[str, Any] = {} if order_by == "id" else {"order_by": order_by}
+        for name, values in (
+            ("task_id", task_ids),
+            ("state", [str(s) for s in states]),
+            ("pool", pools),
+            ("queue", queues),
+            ("executor", executors),
+            ("map_index", map_indexes),
+        ):
+            if values:
+                params[name] = list(values)
+        for name, value in (
+            ("start_date_gte", start_date_gte),
+            ("start_date_lte", start_date_lte),
+            ("end_date_gte", end_date_gte),
+            ("end_date_lte", end_date_lte),
+        ):
+            if value is not None:
+                params[name] = value.isoformat()
+        if duration_gte is not None:
+            params["duration_gte"] = duration_gte
+        if duration_lte is not None:
+            params["duration_lte"] = duration_lte
         dag_id = next(iter(dag_ids)) if len(dag_ids) == 1 else "~"
         run_id = next(iter(run_ids)) if len(run_ids) == 1 else "~"
         tis = [

@@ -306,11 +306,28 @@ class MetadataStore:
         states: Collection[TaskInstanceState] = (),
         pools: Collection[str] = (),
         queues: Collection[str] = (),
+        executors: Collection[str] = (),
+        map_indexes: Collection[int] = (),
+        mapped: bool | None = None,
+        placeholders: bool = True,
+        start_date_gte: datetime | None = None,
+        start_date_lte: datetime | None = None,
+        end_date_gte: datetime | None = None,
+        end_date_lte: datetime | None = None,
+        duration_gte: float | None = None,
+        duration_lte: float | None = None,
         limit: int | None = None,
         offset: int = 0,
         order_by: str = "id",
     ) -> Page[TaskInstance]:
-        """Task instances across runs; ``run_ids`` are matched together with ``dag_ids``."""
+        """Task instances across runs; ``run_ids`` are matched together with ``dag_ids``.
+
+        ``mapped``: True for map indexes >= 0 only, False for unmapped ones only.
+        ``placeholders=False`` leaves out the ``removed`` map-index -1 task instance a
+        mapped task leaves behind once it is expanded (what Airflow never shows). The
+        date and duration bounds are inclusive; a task instance without that value
+        (never started, not finished) is outside any bound on it.
+        """
         raise NotImplementedError
 
     def count_task_instance_states(
@@ -391,6 +408,17 @@ class MetadataStore:
     def list_task_instance_tries(self, ref: TaskInstanceRef) -> list[TaskInstance]:
         """Every finished try from the history, oldest first, then the current try
         if it is not finished yet."""
+        raise NotImplementedError
+
+    def set_task_instance_notes(
+        self, ti_ids: Collection[int], note: str | None, *, author: str | None = None
+    ) -> None:
+        """Give task instances a person's note (``None`` removes it); NotFoundError
+        when one of them does not exist."""
+        raise NotImplementedError
+
+    def get_task_instance_notes(self, ti_ids: Collection[int]) -> dict[int, str]:
+        """The notes of those task instances that have one, by task instance id."""
         raise NotImplementedError
 
     # -- Scheduler jobs -----------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -113,17 +113,20 @@ def clear_task_instances(
     include_downstream: bool = False,
     include_upstream: bool = False,
     only_failed: bool = False,
+    only_running: bool = False,
+    map_indexes: Mapping[str, Collection[int]] | None = None,
     use_latest_version: bool = False,
     dry_run: bool = False,
 ) -> ClearResult:
     """Reset matching task instances to run again, and queue their finished runs again.
 
     Their XComs are dropped and their retries renewed; a running try is marked
-    ``restarting`` and runs again once it ends. They run again from their run's own
-    DAG version; with ``use_latest_version``, each run they belong to moves to the
-    DAG's latest version first (tasks are then matched against that version): tasks
-    new in it get task instances, and task instances of tasks it dropped become
-    ``removed`` (Airflow's "clear with latest version").
+    ``restarting`` and runs again once it ends. ``map_indexes`` limits the tasks it
+    names to those map indexes (the API's ``[task_id, map_index]`` pairs). They run
+    again from their run's own DAG version; with ``use_latest_version``, each run they
+    belong to moves to the DAG's latest version first (tasks are then matched against
+    that version): tasks new in it get task instances, and task instances of tasks it
+    dropped become ``removed`` (Airflow's "clear with latest version").
     """
     if store.get_dag(dag_id) is None:
         raise NotFoundError(f"DAG {dag_id!r} not found")
@@ -185,6 +188,8 @@ def clear_task_instances(
             and ti.id not in gone
             and ti.state != TIS.REMOVED
             and (not only_failed or ti.state in (TIS.FAILED, TIS.UPSTREAM_FAILED))
+            and (not only_running or ti.state == TIS.RUNNING)
+            and (not map_indexes or ti.map_index in map_indexes.get(ti.task_id, (ti.map_index,)))
         ]
         new_tasks = [t.task_id for t in switch.create] + [ti.task_id for ti in switch.restore]
         if not tis and (only_failed or not selected & set(new_tasks)):

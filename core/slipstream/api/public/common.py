@@ -18,11 +18,12 @@ T = TypeVar("T")
 
 DEFAULT_PAGE_LIMIT = 50
 MAX_PAGE_LIMIT = 100  # Airflow's api.maximum_page_limit: larger limits are capped
+MAX_INT = 2**31 - 1  # the largest integer every database column takes: bounds numeric input
 
 # Handlers take ``ctx: Ctx``; query parameters are spelled ``FromQuery[...]`` or these.
 Ctx = NamedDependency[ApiContext]
 Limit = Annotated[int, QueryParameter(ge=0, description="Page size (at most 100).")]
-Offset = Annotated[int, QueryParameter(ge=0, description="Rows to skip.")]
+Offset = Annotated[int, QueryParameter(ge=0, le=MAX_INT, description="Rows to skip.")]
 OrderBy = Annotated[
     list[str] | None,
     QueryParameter(description="Attribute to order by; prefix with '-' for descending."),

@@ -58,6 +58,11 @@ TI_ORDER = {
     "priority_weight",
     "try_number",
     "queued_at",
+    "duration",
+    "pool",
+    "queue",
+    "operator",
+    "updated_at",
 }
 # A try ends in these: it is copied to the history table.
 HISTORY_STATES = FINISHED_TI_STATES | {TaskInstanceState.UP_FOR_RETRY, TaskInstanceState.RESTARTING}
@@ -402,6 +407,16 @@ class RunsMixin(StoreBase):
         states: Collection[TaskInstanceState] = (),
         pools: Collection[str] = (),
         queues: Collection[str] = (),
+        executors: Collection[str] = (),
+        map_indexes: Collection[int] = (),
+        mapped: bool | None = None,
+        placeholders: bool = True,
+        start_date_gte: datetime | None = None,
+        start_date_lte: datetime | None = None,
+        end_date_gte: datetime | None = None,
+        end_date_lte: datetime | None = None,
+        duration_gte: float | None = None,
+        duration_lte: float | None = None,
         limit: int | None = None,
         offset: int = 0,
         order_by: str = "id",
@@ -415,9 +430,45 @@ class RunsMixin(StoreBase):
             (t.c.state, [TaskInstanceState(x).value for x in states]),
             (t.c.pool, pools),
             (t.c.queue, queues),
+            (t.c.executor, executors),
+            (t.c.map_index, [int(i) for i in map_indexes]),
         ):
             if values:
                 query = query.where(column.in_(list(values)))
+        if mapped is not None:
+            query = query.where(t.c.map_index >= 0 if mapped else t.c.map_index < 0)
+        if not placeholders:
+            expanded = t.alias("expanded")
+            has_expansions = (
+                sa.select(expanded.c.id)
+                .where(
+                    expanded.c.dag_run_id == t.c.dag_run_id,
+                    expanded.c.task_id == t.c.task_id,
+                    expanded.c.map_index >= 0,
+                )
+                .exists()
+            )
+            query = query.where(
+                sa.not_(
+                    sa.and_(
+                        t.c.map_index < 0,
+                        t.c.state == TaskInstanceState.REMOVED.value,
+                        has_expansions,
+                    )
+                )
+            )
+        bounds: tuple[tuple[sa.Column[Any], Any, Any, str], ...] = (
+            (t.c.start_date, start_date_gte, start_date_lte, "start_date"),
+            (t.c.end_date, end_date_gte, end_date_lte, "end_date"),
+        )
+        for _, low, high, name in bounds:
+            check_aware(low, f"{name}_gte")
+            check_aware(high, f"{name}_lte")
+        for column, low, high, _ in (*bounds, (t.c.duration, duration_gte, duration_lte, "")):
+            if low is not None:
+                query = query.where(column >= low)
+            if high is not None:
+                query = query.where(column <= high)
         order = self._order(t, order_by, TI_ORDER, "id")
         with self._read() as conn:
             return self._page(conn, query, order, limit, offset, _ti)
@@ -520,6 +571,39 @@ class RunsMixin(StoreBase):
         conn.execute(
             h.insert(), [{"ti_id": row["id"], **{c: row[c] for c in _TI_COLUMNS}} for row in rows]
         )
+
+    def set_task_instance_notes(
+        self, ti_ids: Collection[int], note: str | None, *, author: str | None = None
+    ) -> None:
+        ids = sorted(set(ti_ids))
+        n, t = s.task_instance_note, s.task_instance
+        with self._write() as conn:
+            found: set[int] = set()
+            for chunk in chunks(ids):
+                found.update(conn.scalars(sa.select(t.c.id).where(t.c.id.in_(chunk))))
+            missing = [ti_id for ti_id in ids if ti_id not in found]
+            if missing:
+                raise NotFoundError(f"no task instance with id {', '.join(map(str, missing))}")
+            for chunk in chunks(ids):
+                conn.execute(n.delete().where(n.c.ti_id.in_(chunk)))
+            if note is not None and ids:
+                now = utcnow()
+                conn.execute(
+                    n.insert(),
+                    [
+                        {"ti_id": ti_id, "content": note, "author": author, "updated_at": now}
+                        for ti_id in ids
+                    ],
+                )
+
+    def get_task_instance_notes(self, ti_ids: Collection[int]) -> dict[int, str]:
+        n = s.task_instance_note
+        notes: dict[int, str] = {}
+        with self._read() as conn:
+            for chunk in chunks(sorted(set(ti_ids))):
+                query = sa.select(n.c.ti_id, n.c.content).where(n.c.ti_id.in_(chunk))
+                notes.update({ti_id: content for ti_id, content in conn.execute(query)})
+        return notes
 
     def list_task_instance_tries(self, ref: TaskInstanceRef) -> list[TaskInstance]:
         h = s.task_instance_history

@@ -193,6 +193,17 @@ task_instance_history = _table(
     sa.UniqueConstraint("ti_id", "try_number"),
 )
 
+# A person's note on a task instance (Airflow's task_instance_note): kept apart from
+# the task instance so that its tries' history does not copy it.
+task_instance_note = _table(
+    "task_instance_note",
+    sa.Column("ti_id", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("content", text_type(), nullable=False),
+    sa.Column("author", sa.String(256)),
+    _when("updated_at", nullable=False),
+    sa.ForeignKeyConstraint(["ti_id"], ["task_instance.id"], ondelete="CASCADE"),
+)
+
 xcom = _table(
     "xcom",
     sa.Column("dag_run_id", sa.Integer(), primary_key=True),
