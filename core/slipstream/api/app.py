@@ -1,5 +1,6 @@
-"""The one ASGI application: ``/api/v2`` (public REST API), ``/auth`` (tokens),
-and later the task-execution API and the UI.
+"""The one ASGI application: ``/api/v2`` (public REST API), ``/auth`` (tokens), the
+web UI (``/``, ``/dags``, ``/ui``, ``/static``: see ``slipstream.api.ui``), and later
+the task-execution API.
 
 ``create_app`` takes the configuration and plugins the CLI (or an embedding
 application) already loaded; the store is opened here unless one is given.
@@ -26,6 +27,7 @@ from slipstream.api.context import ApiContext
 from slipstream.api.errors import EXCEPTION_HANDLERS
 from slipstream.api.public import dags, monitor
 from slipstream.api.public.common import provide_ctx
+from slipstream.api.ui import ui_routers
 from slipstream.version import __version__
 
 if TYPE_CHECKING:
@@ -65,7 +67,7 @@ def create_app(
 
     public = Router(path=API_PREFIX, route_handlers=list(public_api_handlers()))
     return Litestar(
-        route_handlers=[public, auth_routes.router],
+        route_handlers=[public, auth_routes.router, *ui_routers()],
         state=_state(ctx),
         dependencies={"ctx": Provide(provide_ctx, sync_to_thread=False)},
         middleware=[DefineMiddleware(AuthMiddleware, exclude_from_auth_key="exclude_from_auth")],
