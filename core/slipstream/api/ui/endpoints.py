@@ -141,12 +141,14 @@ class UiDataController(Controller):
         )
         text, next_offset = read_log_chunk(path, offset)
         live = try_number == ti.try_number and ti.state in LIVE_STATES
+        exists = path.exists()
+        at_end = not exists or next_offset >= path.stat().st_size
         return {
             "text": text,
             "offset": next_offset,
-            "done": not live and not text,
+            "done": not live and at_end,
             "state": ti.state.value,
-            "exists": path.exists(),
+            "exists": exists,
         }
 
 

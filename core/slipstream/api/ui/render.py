@@ -62,7 +62,7 @@ def _make_env() -> jinja2.Environment:
     env.filters["markdown"] = render_markdown
     env.filters["jsonattr"] = _tojson_attr
     env.globals["static"] = lambda name: f"{STATIC_PATH}/{name}?v={__version__}"
-    env.globals["version"] = __version__
+    env.globals["slipstream_version"] = __version__
     return env
 
 
