@@ -3,6 +3,7 @@ real stack (api-server, scheduler, dag-processor in subprocesses) for the browse
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import signal
@@ -24,20 +25,20 @@ from tests.api.conftest import PASSWORD, Api, api  # noqa: F401  (the ``api`` fi
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 
 
-def login(api: Api, role: str) -> str:
-    """Log ``api.client`` in through the form as the user named ``role``; returns the
+def login(target: Api, role: str) -> str:
+    """Log ``target.client`` in through the form as the user named ``role``; returns the
     session's CSRF secret (from the page's meta tag)."""
-    api.client.cookies.clear()
-    form = api.client.get("/login")
+    target.client.cookies.clear()
+    form = target.client.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
     assert token, form.text
-    response = api.client.post(
+    response = target.client.post(
         "/login",
         data={"username": role, "password": PASSWORD, "csrf_token": token.group(1)},
         follow_redirects=False,
     )
     assert response.status_code == 303, response.text
-    page = api.client.get("/dags")
+    page = target.client.get("/dags")
     found = re.search(r'name="csrf-token" content="([^"]+)"', page.text)
     assert found, page.text
     return found.group(1)
@@ -207,13 +208,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             )
         result.wait_for(
             "the API server",
-            lambda: httpx.get(f"{result.url}/api/v2/monitor/health", timeout=1).status_code
-            == 200,
+            lambda: httpx.get(f"{result.url}/api/v2/monitor/health", timeout=1).status_code == 200,
         )
         result.wait_for(
             "the DAG files to be parsed",
-            lambda: runtime.store.get_dag_version("ui_wide")
-            and runtime.store.list_import_errors().total,
+            lambda: (
+                runtime.store.get_dag_version("ui_wide")
+                and runtime.store.list_import_errors().total
+            ),
         )
         yield result
     finally:
@@ -233,7 +235,9 @@ def browser(chromium_executable: str, chromium_args: list[str]) -> Iterator[Any]
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium_executable, args=chromium_args)
+        launched = playwright.chromium.launch(
+            executable_path=chromium_executable, args=chromium_args
+        )
         yield launched
         launched.close()
 
@@ -286,7 +290,7 @@ def demo_dags() -> list[Any]:
         PythonOperator(task_id="fails", python_callable=boom) >> EmptyOperator(task_id="after")
     with DAG("wide", schedule=None, start_date=start) as wide:
         layers = [[EmptyOperator(task_id=f"l{j}_t{i:02d}") for i in range(20)] for j in range(10)]
-        for upper, lower in zip(layers, layers[1:], strict=False):
+        for upper, lower in itertools.pairwise(layers):
             for i, task in enumerate(lower):
                 upper[i] >> task
     return [demo, flaky, wide]

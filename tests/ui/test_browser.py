@@ -153,7 +153,8 @@ def test_two_hundred_tasks_stay_readable(page: Any, stack: Stack) -> None:
     assert page.locator("#graph .node").count() == 200
     assert page.locator("#graph rect.s-failed").count() > 0
     layers = page.eval_on_selector_all(
-        "#graph .node g", "gs => new Set(gs.map(g => g.getAttribute('transform').split(',')[0])).size"
+        "#graph .node g",
+        "gs => new Set(gs.map(g => g.getAttribute('transform').split(',')[0])).size",
     )
     assert layers == 10  # longest-path layering: one column per layer
     screenshot(page, "10-graph-200-tasks")

@@ -43,21 +43,29 @@ def test_pages_redirect_to_login_and_data_says_401(api: Api) -> None:
     assert data.status_code == 401
     assert data.json() == {"detail": "Not authenticated"}
     root = api.client.get("/", follow_redirects=False)
-    assert root.status_code in (302, 303) and root.headers["location"] in ("/dags", "/login?next=%2F")
+    assert root.status_code in (302, 303) and root.headers["location"] in (
+        "/dags",
+        "/login?next=%2F",
+    )
 
 
 def test_login_sets_a_safe_session_cookie_and_goes_back(api: Api) -> None:
     token = _form_token(api.client)
     response = api.client.post(
         "/login",
-        data={"username": "viewer", "password": PASSWORD, "csrf_token": token,
-              "next": "/dags/demo"},
+        data={
+            "username": "viewer",
+            "password": PASSWORD,
+            "csrf_token": token,
+            "next": "/dags/demo",
+        },
         follow_redirects=False,
     )
     assert response.status_code == 303
     assert response.headers["location"] == "/dags/demo"
-    cookie = next(c for c in response.headers.get_list("set-cookie")
-                  if c.startswith(SESSION_COOKIE))
+    cookie = next(
+        c for c in response.headers.get_list("set-cookie") if c.startswith(SESSION_COOKIE)
+    )
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Secure" not in cookie
     assert api.client.get("/dags").status_code == 200
     # Already logged in: the login page sends you on.
@@ -77,8 +85,9 @@ def test_secure_cookie_when_configured(tmp_path: Path) -> None:
             data={"username": "admin", "password": PASSWORD, "csrf_token": _form_token(client)},
             follow_redirects=False,
         )
-        cookie = next(c for c in response.headers.get_list("set-cookie")
-                      if c.startswith(SESSION_COOKIE))
+        cookie = next(
+            c for c in response.headers.get_list("set-cookie") if c.startswith(SESSION_COOKIE)
+        )
         assert "Secure" in cookie
     runtime.close()
 
@@ -87,8 +96,12 @@ def test_secure_cookie_when_configured(tmp_path: Path) -> None:
 def test_login_never_redirects_off_site(api: Api, target: str) -> None:
     response = api.client.post(
         "/login",
-        data={"username": "viewer", "password": PASSWORD, "csrf_token": _form_token(api.client),
-              "next": target},
+        data={
+            "username": "viewer",
+            "password": PASSWORD,
+            "csrf_token": _form_token(api.client),
+            "next": target,
+        },
         follow_redirects=False,
     )
     assert response.headers["location"] == "/dags"
@@ -97,7 +110,8 @@ def test_login_never_redirects_off_site(api: Api, target: str) -> None:
 def test_login_form_needs_its_double_submit_token(api: Api) -> None:
     _form_token(api.client)  # the cookie is set...
     response = api.client.post(
-        "/login", data={"username": "viewer", "password": PASSWORD, "csrf_token": "forged"},
+        "/login",
+        data={"username": "viewer", "password": PASSWORD, "csrf_token": "forged"},
         follow_redirects=False,
     )
     assert response.status_code == 403  # ...but the field does not match it
@@ -105,7 +119,8 @@ def test_login_form_needs_its_double_submit_token(api: Api) -> None:
     assert SESSION_COOKIE not in response.headers.get("set-cookie", "")
     api.client.cookies.clear()
     no_cookie = api.client.post(
-        "/login", data={"username": "viewer", "password": PASSWORD, "csrf_token": "x"},
+        "/login",
+        data={"username": "viewer", "password": PASSWORD, "csrf_token": "x"},
         follow_redirects=False,
     )
     assert no_cookie.status_code == 403
@@ -116,7 +131,11 @@ def test_wrong_password_then_rate_limit(api: Api) -> None:
     for _ in range(limit):
         wrong = api.client.post(
             "/login",
-            data={"username": "op", "password": "wrong-pass", "csrf_token": _form_token(api.client)},
+            data={
+                "username": "op",
+                "password": "wrong-pass",
+                "csrf_token": _form_token(api.client),
+            },
         )
         assert wrong.status_code == 401
         assert "Invalid username or password" in wrong.text
@@ -194,8 +213,12 @@ def test_admin_pages_by_role(api: Api, role: str, allowed: set[str]) -> None:
 
 def test_viewer_is_offered_no_actions(ran: Api) -> None:
     run = ran.runtime.store.list_dag_runs(dag_ids=["demo"]).items[-1]
-    paths = ["/dags", "/dags/demo", f"/dags/demo/runs/{run.run_id}",
-             f"/dags/demo/runs/{run.run_id}/tasks/first"]
+    paths = [
+        "/dags",
+        "/dags/demo",
+        f"/dags/demo/runs/{run.run_id}",
+        f"/dags/demo/runs/{run.run_id}/tasks/first",
+    ]
     login(ran, "viewer")
     for path in paths:
         html = ran.client.get(path).text
@@ -211,7 +234,9 @@ def test_viewer_is_offered_no_actions(ran: Api) -> None:
 def test_dag_list_shows_runs_schedule_tags_and_import_errors(ran: Api) -> None:
     from datetime import UTC, datetime
 
-    ran.runtime.store.replace_import_error("/dags/broken.py", "SyntaxError: nope", datetime.now(UTC))
+    ran.runtime.store.replace_import_error(
+        "/dags/broken.py", "SyntaxError: nope", datetime.now(UTC)
+    )
     login(ran, "viewer")
     html = ran.client.get("/dags").text
     assert "1 DAG file failed to import" in html and 'href="/import-errors"' in html

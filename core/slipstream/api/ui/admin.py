@@ -46,24 +46,42 @@ class AdminPages(Controller):
     @get("/variables", guards=[can_operate], sync_to_thread=True)
     def variables(self, ctx: Ctx, request: Request[Any, Any, Any]) -> Response[str]:
         items = ctx.store.list_variables().items
-        return page(request, "admin_variables.html", title="Variables", nav="variables",
-                    variables=items)
+        return page(
+            request, "admin_variables.html", title="Variables", nav="variables", variables=items
+        )
 
     @get("/connections", guards=[can_operate], sync_to_thread=True)
     def connections(self, ctx: Ctx, request: Request[Any, Any, Any]) -> Response[str]:
         items = ctx.store.list_connections().items
-        return page(request, "admin_connections.html", title="Connections", nav="connections",
-                    connections=items)
+        return page(
+            request,
+            "admin_connections.html",
+            title="Connections",
+            nav="connections",
+            connections=items,
+        )
 
     @get("/pools", guards=[can_operate], sync_to_thread=True)
     def pools(self, ctx: Ctx, request: Request[Any, Any, Any]) -> Response[str]:
-        return page(request, "admin_pools.html", title="Pools", nav="pools",
-                    pools=ctx.store.list_pools(), default_pool=DEFAULT_POOL)
+        return page(
+            request,
+            "admin_pools.html",
+            title="Pools",
+            nav="pools",
+            pools=ctx.store.list_pools(),
+            default_pool=DEFAULT_POOL,
+        )
 
     @get("/users", guards=[can_admin], sync_to_thread=True)
     def users(self, ctx: Ctx, request: Request[Any, Any, Any]) -> Response[str]:
-        return page(request, "admin_users.html", title="Users", nav="users",
-                    users=ctx.store.list_users().items, roles=USER_ROLES)
+        return page(
+            request,
+            "admin_users.html",
+            title="Users",
+            nav="users",
+            users=ctx.store.list_users().items,
+            roles=USER_ROLES,
+        )
 
 
 # -- actions ----------------------------------------------------------------------------
@@ -125,8 +143,9 @@ class AdminActions(Controller):
         )
         return {"key": data.key}
 
-    @delete("/variables/{key:str}", guards=[can_operate], status_code=HTTP_200_OK,
-            sync_to_thread=True)
+    @delete(
+        "/variables/{key:str}", guards=[can_operate], status_code=HTTP_200_OK, sync_to_thread=True
+    )
     def delete_variable(self, ctx: Ctx, key: FromPath[str]) -> dict[str, Any]:
         ctx.store.delete_variable(key)
         return {"deleted": key}
@@ -157,8 +176,12 @@ class AdminActions(Controller):
         )
         return {"conn_id": conn_id}
 
-    @delete("/connections/{conn_id:str}", guards=[can_operate], status_code=HTTP_200_OK,
-            sync_to_thread=True)
+    @delete(
+        "/connections/{conn_id:str}",
+        guards=[can_operate],
+        status_code=HTTP_200_OK,
+        sync_to_thread=True,
+    )
     def delete_connection(self, ctx: Ctx, conn_id: FromPath[str]) -> dict[str, Any]:
         ctx.store.delete_connection(conn_id)
         return {"deleted": conn_id}
@@ -172,8 +195,7 @@ class AdminActions(Controller):
         )
         return {"name": pool.name, "slots": pool.slots}
 
-    @delete("/pools/{name:str}", guards=[can_operate], status_code=HTTP_200_OK,
-            sync_to_thread=True)
+    @delete("/pools/{name:str}", guards=[can_operate], status_code=HTTP_200_OK, sync_to_thread=True)
     def delete_pool(self, ctx: Ctx, name: FromPath[str]) -> dict[str, Any]:
         if ctx.store.get_pool(name) is None:
             raise NotFoundException(f"The Pool with name: `{name}` was not found")
@@ -187,8 +209,9 @@ class AdminActions(Controller):
     def create_user(self, ctx: Ctx, data: JSONBody[NewUserBody]) -> dict[str, Any]:
         username = _name(data.username, "username", "username")
         if data.role not in USER_ROLES:
-            raise invalid(f"role must be one of {', '.join(USER_ROLES)}", field="role",
-                          source="body")
+            raise invalid(
+                f"role must be one of {', '.join(USER_ROLES)}", field="role", source="body"
+            )
         try:
             check_password_strength(data.password)
         except ValueError as exc:
@@ -196,27 +219,34 @@ class AdminActions(Controller):
         if ctx.store.get_user(username) is not None:
             raise AlreadyExistsError(f"user {username!r} already exists")
         ctx.store.create_user(
-            username, role=data.role, password_hash=hash_password(data.password),
+            username,
+            role=data.role,
+            password_hash=hash_password(data.password),
             email=_blank(data.email),
         )
         return {"username": username, "role": data.role}
 
     @patch("/users/{username:str}", guards=[can_admin], sync_to_thread=True)
     def update_user(
-        self, ctx: Ctx, request: Request[Any, Any, Any], username: FromPath[str],
+        self,
+        ctx: Ctx,
+        request: Request[Any, Any, Any],
+        username: FromPath[str],
         data: JSONBody[UserPatchBody],
     ) -> dict[str, Any]:
         if ctx.store.get_user(username) is None:
             raise NotFoundException(f"The User with username: `{username}` was not found")
         if data.role is not None and data.role not in USER_ROLES:
-            raise invalid(f"role must be one of {', '.join(USER_ROLES)}", field="role",
-                          source="body")
+            raise invalid(
+                f"role must be one of {', '.join(USER_ROLES)}", field="role", source="body"
+            )
         who = principal(request)
-        if who is not None and who.name == username and (
-            (data.role not in (None, "admin")) or data.active is False
+        if (
+            who is not None
+            and who.name == username
+            and ((data.role not in (None, "admin")) or data.active is False)
         ):
-            raise invalid("you cannot demote or deactivate yourself", field="role",
-                          source="body")
+            raise invalid("you cannot demote or deactivate yourself", field="role", source="body")
         password_hash = None
         if data.password:
             try:
@@ -228,8 +258,9 @@ class AdminActions(Controller):
         )
         return {"username": user.username, "role": user.role, "active": user.active}
 
-    @delete("/users/{username:str}", guards=[can_admin], status_code=HTTP_200_OK,
-            sync_to_thread=True)
+    @delete(
+        "/users/{username:str}", guards=[can_admin], status_code=HTTP_200_OK, sync_to_thread=True
+    )
     def delete_user(
         self, ctx: Ctx, request: Request[Any, Any, Any], username: FromPath[str]
     ) -> dict[str, Any]:

@@ -94,8 +94,11 @@ class UiDataController(Controller):
         dag_or_404(ctx.store, dag_id)
         return views.grid_status(ctx.store, dag_id, run_id or [])
 
-    @get("/{dag_id:str}/runs/{run_id:str}/tasks/{task_id:str}/state", guards=[can_read],
-         sync_to_thread=True)
+    @get(
+        "/{dag_id:str}/runs/{run_id:str}/tasks/{task_id:str}/state",
+        guards=[can_read],
+        sync_to_thread=True,
+    )
     def ti_state(
         self,
         ctx: Ctx,
@@ -110,8 +113,11 @@ class UiDataController(Controller):
             raise NotFoundException("The task instance was not found")
         return {**_ti_json(ti), "finished": ti.state.finished}
 
-    @get("/{dag_id:str}/runs/{run_id:str}/tasks/{task_id:str}/log", guards=[can_read],
-         sync_to_thread=True)
+    @get(
+        "/{dag_id:str}/runs/{run_id:str}/tasks/{task_id:str}/log",
+        guards=[can_read],
+        sync_to_thread=True,
+    )
     def log(
         self,
         ctx: Ctx,
@@ -135,7 +141,10 @@ class UiDataController(Controller):
         path = log_path(
             Path(ctx.config["logging.base_log_folder"]),
             TaskInstanceKey(
-                dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index,
+                dag_id=dag_id,
+                run_id=run_id,
+                task_id=task_id,
+                map_index=map_index,
                 try_number=try_number,
             ),
         )
@@ -224,8 +233,11 @@ class UiActionController(Controller):
             raise invalid(str(exc), field="state", source="body") from None
         return _actions_result(result.changed, data.dry_run)
 
-    @post("/{dag_id:str}/runs/{run_id:str}/tasks/{task_id:str}/mark", status_code=HTTP_200_OK,
-          sync_to_thread=True)
+    @post(
+        "/{dag_id:str}/runs/{run_id:str}/tasks/{task_id:str}/mark",
+        status_code=HTTP_200_OK,
+        sync_to_thread=True,
+    )
     def mark_task(
         self,
         ctx: Ctx,
@@ -253,4 +265,4 @@ class UiActionController(Controller):
         return _actions_result(result.changed, data.dry_run)
 
 
-UI_API_HANDLERS = [UiDataController, UiActionController]
+UI_API_HANDLERS: list[Any] = [UiDataController, UiActionController]

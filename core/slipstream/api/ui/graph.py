@@ -111,13 +111,8 @@ def layered_layout(
             x1, y1 = a.x + NODE_WIDTH, a.y + NODE_HEIGHT / 2
             x2, y2 = b.x, b.y + NODE_HEIGHT / 2
             mid = (x1 + x2) / 2
-            edges.append(
-                Edge(
-                    source=up,
-                    target=task,
-                    path=f"M{x1:.1f},{y1:.1f} C{mid:.1f},{y1:.1f} {mid:.1f},{y2:.1f} {x2:.1f},{y2:.1f}",
-                )
-            )
+            path = f"M{x1:.1f},{y1:.1f} C{mid:.1f},{y1:.1f} {mid:.1f},{y2:.1f} {x2:.1f},{y2:.1f}"
+            edges.append(Edge(source=up, target=task, path=path))
     return Layout(
         nodes=tuple(nodes[t] for t in order),
         edges=tuple(edges),

@@ -33,8 +33,9 @@ def dag_or_404(store: MetadataStore, dag_id: str) -> Dag:
 def run_or_404(store: MetadataStore, dag_id: str, run_id: str) -> DagRun:
     run = store.get_dag_run(dag_id, run_id)
     if run is None:
-        raise NotFoundException(f"The DagRun with dag_id: `{dag_id}` and run_id: `{run_id}` "
-                                "was not found")
+        raise NotFoundException(
+            f"The DagRun with dag_id: `{dag_id}` and run_id: `{run_id}` was not found"
+        )
     return run
 
 
@@ -120,8 +121,9 @@ class DagPages(Controller):
     ) -> Response[str]:
         dag_or_404(ctx.store, dag_id)
         grid = views.build_grid(ctx.store, dag_id, runs)
-        return self._dag_page(ctx, request, dag_id, "grid", "dag_grid.html", grid=grid,
-                              run_count=runs)
+        return self._dag_page(
+            ctx, request, dag_id, "grid", "dag_grid.html", grid=grid, run_count=runs
+        )
 
     @get("/{dag_id:str}/graph", sync_to_thread=True)
     def graph(
@@ -153,8 +155,15 @@ class DagPages(Controller):
             ).items
             states = {task: cell.state for (_, task), cell in views.cell_states(tis).items()}
         return self._dag_page(
-            ctx, request, dag_id, "graph", "dag_graph.html",
-            layout=layout, run=run, recent=recent, states=states,
+            ctx,
+            request,
+            dag_id,
+            "graph",
+            "dag_graph.html",
+            layout=layout,
+            run=run,
+            recent=recent,
+            states=states,
         )
 
     @get("/{dag_id:str}/runs", sync_to_thread=True)
@@ -170,8 +179,15 @@ class DagPages(Controller):
             dag_ids=[dag_id], order_by="-id", limit=PAGE_SIZE, offset=max(0, offset)
         )
         return self._dag_page(
-            ctx, request, dag_id, "runs", "dag_runs.html",
-            runs=listing.items, total=listing.total, offset=max(0, offset), page_size=PAGE_SIZE,
+            ctx,
+            request,
+            dag_id,
+            "runs",
+            "dag_runs.html",
+            runs=listing.items,
+            total=listing.total,
+            offset=max(0, offset),
+            page_size=PAGE_SIZE,
             versions=views.version_numbers(ctx.store, dag_id),
             run_duration=views.run_duration,
         )
@@ -190,8 +206,13 @@ class DagPages(Controller):
         if version is not None and shown is None:
             raise NotFoundException(f"DAG {dag_id!r} has no version {version}")
         return self._dag_page(
-            ctx, request, dag_id, "code", "dag_code.html",
-            versions=list(reversed(versions)), shown=shown,
+            ctx,
+            request,
+            dag_id,
+            "code",
+            "dag_code.html",
+            versions=list(reversed(versions)),
+            shown=shown,
         )
 
     @get("/{dag_id:str}/details", sync_to_thread=True)
@@ -200,7 +221,11 @@ class DagPages(Controller):
     ) -> Response[str]:
         dag_or_404(ctx.store, dag_id)
         return self._dag_page(
-            ctx, request, dag_id, "details", "dag_details.html",
+            ctx,
+            request,
+            dag_id,
+            "details",
+            "dag_details.html",
             version_count=len(ctx.store.list_dag_versions(dag_id)),
         )
 
@@ -213,8 +238,13 @@ class DagPages(Controller):
         fields = views.param_fields(latest[1].data.get("params") or {}) if latest else []
         defaults = {f.name: f.default for f in fields if f.has_default}
         return self._dag_page(
-            ctx, request, dag_id, "trigger", "dag_trigger.html",
-            fields=fields, defaults=defaults,
+            ctx,
+            request,
+            dag_id,
+            "trigger",
+            "dag_trigger.html",
+            fields=fields,
+            defaults=defaults,
         )
 
     @get("/{dag_id:str}/runs/{run_id:str}", sync_to_thread=True)
@@ -236,9 +266,14 @@ class DagPages(Controller):
             key=lambda ti: (position.get(ti.task_id, 0), ti.map_index),
         )
         return self._dag_page(
-            ctx, request, dag_id, "runs", "run.html",
-            run=run, tis=shown, run_version=views.version_numbers(ctx.store, dag_id).get(
-                run.dag_version_id or -1),
+            ctx,
+            request,
+            dag_id,
+            "runs",
+            "run.html",
+            run=run,
+            tis=shown,
+            run_version=views.version_numbers(ctx.store, dag_id).get(run.dag_version_id or -1),
             run_duration=views.run_duration(run),
         )
 
@@ -274,12 +309,16 @@ class DagPages(Controller):
                     f"task_id: `{task_id}` and map_index: `{map_index}` was not found"
                 )
         tries = ctx.store.list_task_instance_tries(ref) if ti is not None else []
-        try_numbers = sorted({t.try_number for t in tries if t.try_number > 0}
-                             | ({ti.try_number} if ti is not None and ti.try_number > 0 else set()))
-        selected_try = try_number if try_number in try_numbers else (
-            try_numbers[-1] if try_numbers else None)
+        try_numbers = sorted(
+            {t.try_number for t in tries if t.try_number > 0}
+            | ({ti.try_number} if ti is not None and ti.try_number > 0 else set())
+        )
+        selected_try = (
+            try_number if try_number in try_numbers else (try_numbers[-1] if try_numbers else None)
+        )
         xcoms = [
-            x for x in ctx.store.list_xcoms(dag_id, run_id, task_id=task_id)
+            x
+            for x in ctx.store.list_xcoms(dag_id, run_id, task_id=task_id)
             if x.map_index == map_index
         ]
         log_file = None
@@ -288,13 +327,30 @@ class DagPages(Controller):
 
             log_file = log_path(
                 Path(ctx.config["logging.base_log_folder"]),
-                TaskInstanceKey(dag_id=dag_id, run_id=run_id, task_id=task_id,
-                                map_index=map_index, try_number=selected_try),
+                TaskInstanceKey(
+                    dag_id=dag_id,
+                    run_id=run_id,
+                    task_id=task_id,
+                    map_index=map_index,
+                    try_number=selected_try,
+                ),
             )
         return self._dag_page(
-            ctx, request, dag_id, "runs", "task_instance.html",
-            run=run, task=task, ti=ti, mapped=mapped, map_index=map_index, task_id=task_id,
-            tries=tries, try_numbers=try_numbers, selected_try=selected_try, xcoms=xcoms,
+            ctx,
+            request,
+            dag_id,
+            "runs",
+            "task_instance.html",
+            run=run,
+            task=task,
+            ti=ti,
+            mapped=mapped,
+            map_index=map_index,
+            task_id=task_id,
+            tries=tries,
+            try_numbers=try_numbers,
+            selected_try=selected_try,
+            xcoms=xcoms,
             log_file=str(log_file) if log_file else None,
         )
 
@@ -302,8 +358,9 @@ class DagPages(Controller):
 @get("/import-errors", include_in_schema=False, sync_to_thread=True)
 def import_errors(ctx: Ctx, request: Request[Any, Any, Any]) -> Response[str]:
     errors = ctx.store.list_import_errors(limit=None).items
-    return page(request, "import_errors.html", title="Import errors", nav="import-errors",
-                errors=errors)
+    return page(
+        request, "import_errors.html", title="Import errors", nav="import-errors", errors=errors
+    )
 
 
 @get("/api-docs", include_in_schema=False, sync_to_thread=False)
@@ -311,4 +368,4 @@ def api_docs(request: Request[Any, Any, Any]) -> Response[str]:
     return page(request, "api_docs.html", title="REST API", nav="api-docs")
 
 
-PAGE_HANDLERS = [index, DagPages, import_errors, api_docs]
+PAGE_HANDLERS: list[Any] = [index, DagPages, import_errors, api_docs]

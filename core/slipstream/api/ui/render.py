@@ -123,8 +123,14 @@ def page(
 
 def _error_page(request: Request[Any, Any, Any], status: int, message: str) -> Response[str]:
     try:
-        return page(request, "error.html", title=f"Error {status}", status_code=status,
-                    status=status, message=message)
+        return page(
+            request,
+            "error.html",
+            title=f"Error {status}",
+            status_code=status,
+            status=status,
+            message=message,
+        )
     except Exception:
         return Response(content=message, status_code=status, media_type=MediaType.TEXT)
 

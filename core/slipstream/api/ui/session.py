@@ -53,7 +53,11 @@ def _has_session(ctx: Ctx, request: Request[Any, Any, Any]) -> bool:
 
 
 def _login_form(
-    ctx: Ctx, *, next_path: str, error: str | None = None, status_code: int = 200,
+    ctx: Ctx,
+    *,
+    next_path: str,
+    error: str | None = None,
+    status_code: int = 200,
     username: str = "",
 ) -> Response[str]:
     token = secrets.token_urlsafe(24)
@@ -108,8 +112,11 @@ async def login_submit(ctx: Ctx, request: Request[Any, Any, Any]) -> Response[An
         )
     if not username or not password:
         return _login_form(
-            ctx, next_path=next_path, error="Enter a user name and a password.",
-            status_code=400, username=username,
+            ctx,
+            next_path=next_path,
+            error="Enter a user name and a password.",
+            status_code=400,
+            username=username,
         )
     client = request.client.host if request.client else "unknown"
     try:
@@ -119,12 +126,15 @@ async def login_submit(ctx: Ctx, request: Request[Any, Any, Any]) -> Response[An
             ctx, next_path=next_path, error=str(exc.detail), status_code=401, username=username
         )
     except HTTPException as exc:  # 429: too many failed logins
-        response = _login_form(
-            ctx, next_path=next_path, error=str(exc.detail), status_code=exc.status_code,
+        refused = _login_form(
+            ctx,
+            next_path=next_path,
+            error=str(exc.detail),
+            status_code=exc.status_code,
             username=username,
         )
-        response.headers.update(exc.headers or {})
-        return response
+        refused.headers.update(exc.headers or {})
+        return refused
     token = ctx.signer.issue(
         user.username,
         TokenKind.SESSION,
@@ -159,4 +169,4 @@ def logout() -> Response[Any]:
     return response
 
 
-SESSION_HANDLERS = [login_page, login_submit, logout]
+SESSION_HANDLERS: list[Any] = [login_page, login_submit, logout]

@@ -291,9 +291,7 @@ def param_fields(params: Mapping[str, Mapping[str, Any]]) -> list[ParamField]:
         if "enum" in schema:
             kind = "select"
             display = schema.get("values_display") or {}
-            options = tuple(
-                (json.dumps(v), str(display.get(str(v), v))) for v in schema["enum"]
-            )
+            options = tuple((json.dumps(v), str(display.get(str(v), v))) for v in schema["enum"])
         elif main == "boolean":
             kind = "checkbox"
         elif main in ("integer", "number"):
