@@ -329,3 +329,9 @@ def test_assets_ship_in_the_package_and_need_no_network(api: Api) -> None:
         text = path.read_text()
         assert not re.search(r"""(src|href)=["']?(https?:)?//""", text), path
         assert "@import url(http" not in text and "cdn" not in text.lower(), path
+
+
+def test_ui_routes_stay_out_of_the_openapi_document(api: Api) -> None:
+    paths = set(api.get("/api/v2/openapi.json").json()["paths"])
+    assert paths, "the document lists the REST API"
+    assert not {p for p in paths if not p.startswith(("/api/v2", "/auth"))}
