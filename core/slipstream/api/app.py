@@ -1,5 +1,6 @@
 """The one ASGI application: ``/api/v2`` (public REST API), ``/auth`` (tokens),
-``/execution`` (the task-execution API for remote workers), and later the UI.
+``/execution`` (the task-execution API for remote workers), and the web UI (``/``,
+``/dags``, ``/ui``, ``/static``: see ``slipstream.api.ui``).
 
 ``create_app`` takes the configuration and plugins the CLI (or an embedding
 application) already loaded; the store is opened here unless one is given.
@@ -45,6 +46,7 @@ from slipstream.api.public import (
 )
 from slipstream.api.public import plugins as plugins_api
 from slipstream.api.public.common import provide_ctx
+from slipstream.api.ui import ui_routers
 from slipstream.version import __version__
 
 if TYPE_CHECKING:
@@ -106,7 +108,7 @@ def create_app(
 
     public = Router(path=API_PREFIX, route_handlers=list(public_api_handlers()))
     return Litestar(
-        route_handlers=[public, auth_routes.router, execution_router()],
+        route_handlers=[public, auth_routes.router, execution_router(), *ui_routers()],
         state=_state(ctx),
         dependencies={"ctx": Provide(provide_ctx, sync_to_thread=False)},
         middleware=[DefineMiddleware(AuthMiddleware, exclude_from_auth_key="exclude_from_auth")],

@@ -119,3 +119,28 @@ def capture_task_log(
             logger.removeHandler(console)
         logger.setLevel(previous_level)
         logger.propagate = previous_propagate
+
+
+LOG_CHUNK_BYTES = 256 * 1024
+
+
+def read_log_chunk(path: Path, offset: int = 0, limit: int = LOG_CHUNK_BYTES) -> tuple[str, int]:
+    """Up to ``limit`` bytes of a task log from byte ``offset``, as text, and the offset
+    to read from next (for tailing a running try). A missing file reads as empty; a
+    UTF-8 character cut short is left for the next read."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(max(0, offset))
+            data = handle.read(limit)
+    except FileNotFoundError:
+        return "", offset
+    # Do not split a multi-byte character (cut by the limit, or being written): stop
+    # before an incomplete one.
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if byte & 0xC0 != 0x80:  # the lead byte of the last character
+            needed = 1 if byte < 0x80 else 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+            if needed > back:
+                data = data[:-back]
+            break
+    return data.decode("utf-8", errors="replace"), max(0, offset) + len(data)

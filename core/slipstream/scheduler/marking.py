@@ -96,6 +96,8 @@ def mark_task_instances(
     if run is None:
         raise NotFoundError(f"no run {run_id!r} of DAG {dag_id!r}")
     sdag = run_dag(store, run)
+    if task_id not in sdag.tasks:
+        raise NotFoundError(f"DAG {dag_id!r} has no task {task_id!r} in run {run_id!r}")
     task_ids = {task_id}
     if upstream:
         task_ids |= _relatives(sdag, {task_id}, downstream=False)
