@@ -242,7 +242,7 @@ def test_client_manages_variables_pools_and_connections(server: Server) -> None:
             )
         )
         shown = connections.get_connection("api")
-        assert shown.password is None and json.loads(shown.extra or "{}") == {"token": "***"}
+        assert shown.password == "***" and json.loads(shown.extra or "{}") == {"token": "***"}
         assert connections.get_connections().total_entries == 1
 
 

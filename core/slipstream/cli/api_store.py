@@ -144,13 +144,21 @@ class ApiStore(MetadataStore):
         for body in self._pages(
             "dags", dag_id, "dagVersions", key="dag_versions", what=f"DAG {dag_id!r}"
         ):
+            number = body["version_number"]
+            serialized = self._get(
+                "dags",
+                dag_id,
+                "serialized",
+                what=f"version {number} of DAG {dag_id!r}",
+                params={"version_number": number},
+            )["serialized"]
             versions.append(
                 DagVersion(
                     id=0,
                     dag_id=body["dag_id"],
-                    version_number=body["version_number"],
+                    version_number=number,
                     content_hash=body.get("content_hash") or "",
-                    serialized={},
+                    serialized=serialized,
                     source_code=None,
                     created_at=_when(body["created_at"]) or datetime.now(UTC),
                 )

@@ -18,7 +18,7 @@ from slipstream.cli.crud_helpers import (
 from slipstream.cli.output import emit, emit_one, output_option
 from slipstream.cli.store_access import cli_store
 from slipstream.metadata.base import MetadataStore
-from slipstream.metadata.records import Pool
+from slipstream.metadata.records import DEFAULT_POOL, Pool
 
 COLUMNS = [
     "name",
@@ -154,6 +154,8 @@ def list_cmd(output: str) -> None:
 @click.argument("name")
 def delete_cmd(name: str) -> None:
     """Delete a pool (not the default pool)."""
+    if name == DEFAULT_POOL:  # refused here, so both local and remote say the same
+        fail(f"the {DEFAULT_POOL!r} pool cannot be deleted (set its slots instead)")
     with cli_store() as store:
         store.delete_pool(name)
     click.echo(f"Pool {name} deleted")

@@ -1,10 +1,11 @@
 """``/api/v2/connections``: list, get, create, update, delete.
 
-Secrets never leave the server: ``password`` is always ``null`` in answers and
-``extra`` shows its keys with every value as ``***`` (Airflow masks only the values
-of keys that look sensitive). So that a client can send back what it read, an update
-keeps every field sent as null (the password, say), unless ``update_mask`` names it,
-and keeps the stored value of every extra key sent as ``***``.
+Secrets never leave the server: ``password`` is ``***`` in answers when there is one
+(``null`` when there is none), and ``extra`` shows its keys with every value as ``***``
+(Airflow masks only the values of keys that look sensitive). So that a client can send
+back what it read, an update keeps every field sent as null unless ``update_mask``
+names it, keeps the password when it is sent back as ``***``, and keeps the stored
+value of every extra key sent as ``***``.
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ def connection_response(conn: Connection) -> ConnectionResponse:
         login=conn.login,
         schema=conn.schema,
         port=conn.port,
-        password=None,
+        password=MASK if conn.password else None,
         extra=json.dumps({key: MASK for key in sorted(conn.extra)}) if conn.extra else None,
         team_name=None,
     )
@@ -215,6 +216,8 @@ class ConnectionController(Controller):
             for name in fields
             if getattr(data, name) is not None or update_mask
         }
+        if changes.get("password") == MASK:
+            del changes["password"]  # sent back as it was read
         if "extra" in changes:
             changes["extra"] = _merge_extra(extra, current.extra)
         updated = attrs.evolve(current, **changes)

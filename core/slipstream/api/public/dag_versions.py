@@ -55,6 +55,8 @@ class DagVersionResponse:
     created_at: datetime
     dag_display_name: str
     bundle_url: str | None
+    # slipstream's addition: the hash of the serialized DAG that makes this version.
+    content_hash: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -85,6 +87,7 @@ def version_response(version: DagVersion) -> DagVersionResponse:
         created_at=version.created_at,
         dag_display_name=version.dag_id,
         bundle_url=None,
+        content_hash=version.content_hash,
     )
 
 

@@ -1,0 +1,122 @@
+"""The same commands print the same things locally and through a live API server,
+for the commands that read DAGs (which locally come from the DAG files)."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from crud_support import home_store
+from tests.cli.conftest import ADMIN_PASSWORD, ApiServer
+
+if TYPE_CHECKING:
+    from conftest import CliRun
+
+DAG_FILE = textwrap.dedent(
+    """
+    from datetime import datetime
+    from slipstream import DAG, Param, task
+    from slipstream.operators.bash import BashOperator
+
+    with DAG(
+        "parity",
+        start_date=datetime(2025, 1, 1),
+        schedule="@daily",
+        tags=["demo"],
+        params={"n": Param(2, type="integer")},
+    ):
+        @task
+        def double(params=None):
+            return params["n"] * 2
+
+        double() >> BashOperator(task_id="show", bash_command="echo hi")
+    """
+)
+
+
+@pytest.fixture
+def parsed(slipstream: CliRun, home: Path) -> CliRun:
+    (home / "dags").mkdir()
+    (home / "dags" / "parity.py").write_text(DAG_FILE)
+    (home / "dags" / "broken.py").write_text("import nope_not_a_module\n")
+    env = {"SLIPSTREAM__CORE__LOAD_EXAMPLES": "false"}
+
+    def run(*args: str, **kwargs: object) -> object:
+        return slipstream(*args, env={**env, **kwargs.pop("env", {})}, **kwargs)  # type: ignore[arg-type]
+
+    assert slipstream("db", "migrate", env=env).returncode == 0
+    done = slipstream("dag-processor", "--num-runs", "1", env=env)
+    assert done.returncode == 0, done.stderr
+    return run  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("dags", "list"),
+        ("dags", "list", "-o", "json"),
+        ("dags", "show", "parity"),
+        ("dags", "show", "parity", "--dot"),
+        ("tasks", "list", "parity", "-o", "json"),
+        ("dags", "versions", "parity", "-o", "json"),
+        ("dags", "import-errors", "-o", "json"),
+        ("dags", "pause", "parity"),
+        ("dags", "show", "nope"),
+    ],
+)
+def test_same_output_both_ways(
+    parsed: CliRun, api_server: ApiServer, command: tuple[str, ...]
+) -> None:
+    remote_env = {
+        "SLIPSTREAM__CLI__API_URL": api_server.url,
+        "SLIPSTREAM__CLI__API_TOKEN": api_server.token("admin", ADMIN_PASSWORD),
+    }
+    local = parsed(*command)
+    remote = parsed(*command, env=remote_env)
+    assert remote.returncode == local.returncode
+    if local.returncode == 0:
+        assert remote.stdout == local.stdout
+    else:
+        assert "'nope'" in remote.stderr and "'nope'" in local.stderr
+
+
+def test_trigger_and_clear_through_the_api(
+    parsed: CliRun, api_server: ApiServer, home: Path
+) -> None:
+    remote_env = {
+        "SLIPSTREAM__CLI__API_URL": api_server.url,
+        "SLIPSTREAM__CLI__API_TOKEN": api_server.token("admin", ADMIN_PASSWORD),
+    }
+    triggered = parsed(
+        "dags",
+        "trigger",
+        "parity",
+        "--run-id",
+        "r1",
+        "--conf",
+        '{"n": 5}',
+        "-o",
+        "json",
+        env=remote_env,
+    )
+    assert triggered.returncode == 0, triggered.stderr
+    row = json.loads(triggered.stdout)
+    assert (row["run_id"], row["conf"], row["state"]) == ("r1", {"n": 5}, "queued")
+    assert "paused" in triggered.stderr  # new DAGs start paused, as locally
+    bad = parsed("dags", "trigger", "parity", "--conf", '{"n": "x"}', env=remote_env)
+    assert bad.returncode == 1
+    assert "n" in bad.stderr
+    with home_store(home) as store:
+        assert [r.run_id for r in store.list_dag_runs(dag_ids=["parity"]).items] == ["r1"]
+        tis = store.create_task_instances  # the scheduler has not run: no task instances
+        del tis
+
+    states = parsed("tasks", "states-for-dag-run", "parity", "r1", "-o", "json", env=remote_env)
+    local_states = parsed("tasks", "states-for-dag-run", "parity", "r1", "-o", "json")
+    assert states.stdout == local_states.stdout
+    cleared = parsed("tasks", "clear", "parity", "--run-id", "r1", "--yes", env=remote_env)
+    assert cleared.returncode == 0, cleared.stderr
+    assert cleared.stdout.strip() == "No task instances to clear."
