@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import textwrap
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from crud_support import home_store
@@ -42,15 +42,15 @@ def parsed(slipstream: CliRun, home: Path) -> CliRun:
     (home / "dags").mkdir()
     (home / "dags" / "parity.py").write_text(DAG_FILE)
     (home / "dags" / "broken.py").write_text("import nope_not_a_module\n")
-    env = {"SLIPSTREAM__CORE__LOAD_EXAMPLES": "false"}
+    base_env = {"SLIPSTREAM__CORE__LOAD_EXAMPLES": "false"}
 
-    def run(*args: str, **kwargs: object) -> object:
-        return slipstream(*args, env={**env, **kwargs.pop("env", {})}, **kwargs)  # type: ignore[arg-type]
+    def run(*args: str, env: dict[str, str] | None = None, **kwargs: Any) -> Any:
+        return slipstream(*args, env={**base_env, **(env or {})}, **kwargs)
 
-    assert slipstream("db", "migrate", env=env).returncode == 0
-    done = slipstream("dag-processor", "--num-runs", "1", env=env)
+    assert slipstream("db", "migrate", env=base_env).returncode == 0
+    done = slipstream("dag-processor", "--num-runs", "1", env=base_env)
     assert done.returncode == 0, done.stderr
-    return run  # type: ignore[return-value]
+    return run
 
 
 @pytest.mark.parametrize(
@@ -111,8 +111,6 @@ def test_trigger_and_clear_through_the_api(
     assert "n" in bad.stderr
     with home_store(home) as store:
         assert [r.run_id for r in store.list_dag_runs(dag_ids=["parity"]).items] == ["r1"]
-        tis = store.create_task_instances  # the scheduler has not run: no task instances
-        del tis
 
     states = parsed("tasks", "states-for-dag-run", "parity", "r1", "-o", "json", env=remote_env)
     local_states = parsed("tasks", "states-for-dag-run", "parity", "r1", "-o", "json")
@@ -120,3 +118,52 @@ def test_trigger_and_clear_through_the_api(
     cleared = parsed("tasks", "clear", "parity", "--run-id", "r1", "--yes", env=remote_env)
     assert cleared.returncode == 0, cleared.stderr
     assert cleared.stdout.strip() == "No task instances to clear."
+
+
+def test_users_through_the_api(slipstream: CliRun, api_server: ApiServer, home: Path) -> None:
+    remote_env = {
+        "SLIPSTREAM__CLI__API_URL": api_server.url,
+        "SLIPSTREAM__CLI__API_TOKEN": api_server.token("admin", ADMIN_PASSWORD),
+    }
+    created = slipstream(
+        "users",
+        "create",
+        "-u",
+        "ada",
+        "-r",
+        "op",
+        "--password-stdin",
+        input="analytical-engine\n",
+        env=remote_env,
+    )
+    assert created.returncode == 0, created.stderr
+    assert api_server.token("ada", "analytical-engine")  # the server hashed it; it works
+    assert (
+        slipstream("users", "list", "-o", "json", env=remote_env).stdout
+        == slipstream("users", "list", "-o", "json").stdout
+    )
+    reset = slipstream(
+        "users",
+        "reset-password",
+        "ada",
+        "--password-stdin",
+        input="difference-engine\n",
+        env=remote_env,
+    )
+    assert reset.returncode == 0, reset.stderr
+    assert api_server.token("ada", "difference-engine")
+    short = slipstream(
+        "users",
+        "create",
+        "-u",
+        "bob",
+        "-r",
+        "viewer",
+        "--password-stdin",
+        input="short\n",
+        env=remote_env,
+    )
+    assert short.returncode == 1 and "at least 8 characters" in short.stderr
+    assert slipstream("users", "delete", "ada", env=remote_env).returncode == 0
+    with home_store(home) as store:
+        assert store.get_user("ada") is None and store.get_user("bob") is None
