@@ -6,7 +6,7 @@ from datetime import datetime
 
 import attrs
 from litestar import Controller, get, patch
-from litestar.exceptions import HTTPException, NotFoundException
+from litestar.exceptions import HTTPException
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_400_BAD_REQUEST
 
@@ -18,6 +18,7 @@ from slipstream.api.public.common import (
     Offset,
     OrderBy,
     call_store,
+    get_dag_or_404,
     order_field,
     page_limit,
 )
@@ -138,13 +139,6 @@ def dag_response(dag: Dag, facts: _FileFacts) -> DAGResponse:
         is_backfillable=periodic,
         file_token=dag.relative_fileloc or dag.fileloc,
     )
-
-
-def get_dag_or_404(ctx: ApiContext, dag_id: FromPath[str]) -> Dag:
-    dag = ctx.store.get_dag(dag_id)
-    if dag is None:
-        raise NotFoundException(f"The Dag with ID: `{dag_id}` was not found")
-    return dag
 
 
 class DagController(Controller):

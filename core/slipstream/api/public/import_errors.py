@@ -10,7 +10,6 @@ from datetime import datetime
 
 import attrs
 from litestar import Controller, get
-from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 
 from slipstream.api.auth.guards import can_read
@@ -20,6 +19,7 @@ from slipstream.api.public.common import (
     Offset,
     OrderBy,
     call_store,
+    or_404,
     order_field,
     page_limit,
     path_int,
@@ -81,9 +81,8 @@ class ImportErrorController(Controller):
 
     @get("/{import_error_id:str}", guards=[can_read], sync_to_thread=True)
     def get_import_error(self, ctx: Ctx, import_error_id: FromPath[str]) -> ImportErrorResponse:
-        error = ctx.store.get_import_error(path_int(import_error_id, "import_error_id"))
-        if error is None:
-            raise NotFoundException(
-                f"The ImportError with import_error_id: `{import_error_id}` was not found"
-            )
+        error = or_404(
+            ctx.store.get_import_error(path_int(import_error_id, "import_error_id")),
+            f"The ImportError with import_error_id: `{import_error_id}` was not found",
+        )
         return import_error_response(error)

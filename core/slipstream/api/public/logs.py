@@ -24,13 +24,8 @@ from litestar.status_codes import HTTP_400_BAD_REQUEST
 
 from slipstream.api.auth.guards import can_read
 from slipstream.api.context import ApiContext
-from slipstream.api.public.common import Ctx
-from slipstream.api.public.task_instances import (
-    MapIndexQuery,
-    TaskInstanceController,
-    TryNumberPath,
-    get_ti_or_404,
-)
+from slipstream.api.public.common import Ctx, MapIndexQuery, TryNumberPath
+from slipstream.api.public.task_instances import TaskInstanceController, get_ti_or_404
 from slipstream.execution.logs import log_path
 from slipstream.executors.base import TaskInstanceKey
 from slipstream.metadata.records import TaskInstance
