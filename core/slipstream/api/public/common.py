@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, overload
 
 from litestar.datastructures import State
 from litestar.di import NamedDependency
@@ -99,6 +99,10 @@ def path_int(value: str, name: str) -> int:
         ) from None
 
 
+@overload
+def aware(moment: datetime) -> datetime: ...
+@overload
+def aware(moment: datetime | None) -> datetime | None: ...
 def aware(moment: datetime | None) -> datetime | None:
     """A date from a query or body: naive ones are UTC."""
     if moment is None or moment.tzinfo is not None:

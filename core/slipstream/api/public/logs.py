@@ -87,9 +87,8 @@ def task_log(
     path = try_log_path(base, ti.ref, try_number)
     writing = ti.try_number == try_number and ti.state in WRITING
     try:
-        if offset > path.stat().st_size:  # the file was replaced: start again
-            offset = 0
-        text, next_offset = read_log_chunk(path, offset, None, whole_lines=writing)
+        start = offset if offset <= path.stat().st_size else 0  # 0: the file was replaced
+        text, next_offset = read_log_chunk(path, start, None, whole_lines=writing)
     except FileNotFoundError:
         message = _missing(ti, try_number, path, base) if offset == 0 else None
         content = [StructuredLogMessage(event=message)] if message else []
