@@ -19,7 +19,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT, HTTP_400_BAD_REQUEST
 
 from slipstream.api.errors import invalid
-from slipstream.api.execution.common import authorize, conflict, no_run_at, task_token_only
+from slipstream.api.execution.common import authorize, conflict, no_run_at
 from slipstream.api.public.common import Ctx, aware, or_404, run_not_found
 from slipstream.exceptions import DagNotFound, DagRunAlreadyExists
 from slipstream.execution.store_client import StoreTaskClient
@@ -44,7 +44,6 @@ class VariablePostBody:
 class VariableController(Controller):
     path = "/variables"
     tags = ["Variables"]
-    guards = [task_token_only]
 
     @get("/{variable_key:str}", sync_to_thread=True)
     def get_variable(
@@ -96,7 +95,6 @@ class ConnectionResponse:
 class ConnectionController(Controller):
     path = "/connections"
     tags = ["Connections"]
-    guards = [task_token_only]
 
     @get("/{connection_id:str}", sync_to_thread=True)
     def get_connection(
@@ -134,7 +132,6 @@ class XComController(Controller):
 
     path = "/xcoms"
     tags = ["XComs"]
-    guards = [task_token_only]
 
     @staticmethod
     def _readable(ctx: Ctx, request: Request[Any, Any, Any], dag_id: str, run_id: str) -> None:
@@ -247,7 +244,6 @@ class DagTaskIdsResponse:
 class DagRunController(Controller):
     path = "/dag-runs"
     tags = ["Dag Runs"]
-    guards = [task_token_only]
 
     @post("/{dag_id:str}/{run_id:str}", sync_to_thread=True, status_code=HTTP_201_CREATED)
     def trigger_dag_run(
@@ -310,7 +306,6 @@ class DagRunController(Controller):
 class DagController(Controller):
     path = "/dags"
     tags = ["DAGs"]
-    guards = [task_token_only]
 
     @get("/{dag_id:str}/task-ids", sync_to_thread=True)
     def get_dag_task_ids(

@@ -28,7 +28,6 @@ from slipstream.api.execution.common import (
     current_try,
     describe,
     no_run_at,
-    task_token_only,
     token_scope,
 )
 from slipstream.api.public.common import Ctx, aware
@@ -161,7 +160,6 @@ def _outcome(data: TIStatePayload, started: datetime | None) -> TaskOutcome:
 class TaskInstanceController(Controller):
     path = "/task-instances"
     tags = ["Task Instances"]
-    guards = [task_token_only]
 
     @patch("/{task_instance_id:int}/run", sync_to_thread=True)
     def ti_run(

@@ -69,6 +69,18 @@ def order_field(order_by: list[str] | str | None, default: str, aliases: dict[st
     return ("-" if descending else "") + aliases[name]
 
 
+def paging(
+    limit: int, offset: int, order_by: list[str] | str | None, default: str, aliases: dict[str, str]
+) -> dict[str, Any]:
+    """A store listing's ``limit`` (capped), ``offset`` and ``order_by`` (see
+    :func:`order_field`) from Airflow's query parameters."""
+    return {
+        "limit": page_limit(limit),
+        "offset": offset,
+        "order_by": order_field(order_by, default, aliases),
+    }
+
+
 def order_refused(name: str, allowed: Collection[str]) -> HTTPException:
     """Airflow's 400 for an ``order_by`` naming an attribute it cannot order by."""
     return HTTPException(

@@ -29,8 +29,7 @@ from slipstream.api.public.common import (
     call_store,
     get_dag_or_404,
     or_404,
-    order_field,
-    page_limit,
+    paging,
     path_int,
 )
 from slipstream.api.public.dags import BUNDLE_NAME
@@ -137,9 +136,7 @@ class DagVersionController(Controller):
             ctx.store.find_dag_versions,
             dag_ids=[] if dag_id == ANY else [dag_id],
             version_number=version_number,
-            limit=page_limit(limit),
-            offset=offset,
-            order_by=order_field(order_by, "id", VERSION_ORDER),
+            **paging(limit, offset, order_by, "id", VERSION_ORDER),
         )
         return DAGVersionCollectionResponse(
             dag_versions=[version_response(v) for v in page.items], total_entries=page.total

@@ -19,8 +19,7 @@ from slipstream.api.public.common import (
     OrderBy,
     call_store,
     get_dag_or_404,
-    order_field,
-    page_limit,
+    paging,
 )
 from slipstream.metadata.records import Dag
 
@@ -165,9 +164,7 @@ class DagController(Controller):
             active=True if exclude_stale else None,
             tags=tags or (),
             dag_id_pattern=dag_id_pattern,
-            limit=page_limit(limit),
-            offset=offset,
-            order_by=order_field(order_by, "dag_id", DAG_ORDER),
+            **paging(limit, offset, order_by, "dag_id", DAG_ORDER),
         )
         facts = _FileFacts.read(ctx)
         return DAGCollectionResponse(

@@ -20,8 +20,7 @@ from slipstream.api.public.common import (
     OrderBy,
     call_store,
     or_404,
-    order_field,
-    page_limit,
+    paging,
     path_int,
 )
 from slipstream.api.public.dags import BUNDLE_NAME
@@ -71,9 +70,7 @@ class ImportErrorController(Controller):
     ) -> ImportErrorCollectionResponse:
         page = call_store(
             ctx.store.list_import_errors,
-            limit=page_limit(limit),
-            offset=offset,
-            order_by=order_field(order_by, "id", IMPORT_ERROR_ORDER),
+            **paging(limit, offset, order_by, "id", IMPORT_ERROR_ORDER),
         )
         return ImportErrorCollectionResponse(
             import_errors=[import_error_response(e) for e in page.items], total_entries=page.total

@@ -39,8 +39,7 @@ from slipstream.api.public.common import (
     call_store,
     get_dag_or_404,
     get_run_or_404,
-    order_field,
-    page_limit,
+    paging,
 )
 from slipstream.api.public.dag_versions import VersionCache
 from slipstream.metadata.records import DagRun, TaskInstance, TaskInstanceRef
@@ -495,9 +494,7 @@ def _list(
         end_date_lte=aware(where.end_date_lte),
         duration_gte=where.duration_gte,
         duration_lte=where.duration_lte,
-        limit=page_limit(where.limit),
-        offset=where.offset,
-        order_by=order_field(where.order_by, "map_index", TI_ORDER),
+        **paging(where.limit, where.offset, where.order_by, "map_index", TI_ORDER),
     )
     return ti_collection(ctx, page.items, page.total)
 
