@@ -87,7 +87,7 @@ def pool_response(pool: Pool) -> PoolResponse:
     )
 
 
-def _not_found(name: str) -> str:
+def pool_not_found(name: str) -> str:
     return f"The Pool with name: `{name}` was not found"
 
 
@@ -138,7 +138,7 @@ class PoolController(Controller):
 
     @get("/{pool_name:str}", guards=[can_read], sync_to_thread=True)
     def get_pool(self, ctx: Ctx, pool_name: FromPath[str]) -> PoolResponse:
-        return pool_response(or_404(ctx.store.get_pool(pool_name), _not_found(pool_name)))
+        return pool_response(or_404(ctx.store.get_pool(pool_name), pool_not_found(pool_name)))
 
     @post("/", guards=[can_operate], sync_to_thread=True)
     def post_pool(self, ctx: Ctx, data: JSONBody[PoolBody]) -> PoolResponse:
@@ -166,7 +166,7 @@ class PoolController(Controller):
         """Change a pool's slots or description (null or missing: kept); a pool cannot
         be renamed."""
         check_update_mask(update_mask, UPDATABLE)
-        current = or_404(ctx.store.get_pool(pool_name), _not_found(pool_name))
+        current = or_404(ctx.store.get_pool(pool_name), pool_not_found(pool_name))
         fields = set(update_mask or UPDATABLE)
         if "pool" in fields and data.pool is not None and data.pool != pool_name:
             raise HTTPException(
@@ -189,5 +189,5 @@ class PoolController(Controller):
             raise HTTPException(
                 status_code=HTTP_400_BAD_REQUEST, detail="Default Pool can't be deleted"
             )
-        or_404(ctx.store.get_pool(pool_name), _not_found(pool_name))
+        or_404(ctx.store.get_pool(pool_name), pool_not_found(pool_name))
         ctx.store.delete_pool(pool_name)

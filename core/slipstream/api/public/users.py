@@ -87,7 +87,7 @@ def user_response(user: User) -> UserResponse:
     )
 
 
-def _not_found(username: str) -> str:
+def user_not_found(username: str) -> str:
     return f"The User with username: `{username}` was not found"
 
 
@@ -134,7 +134,7 @@ class UserController(Controller):
 
     @get("/{username:str}", sync_to_thread=True)
     def get_user(self, ctx: Ctx, username: FromPath[str]) -> UserResponse:
-        return user_response(or_404(ctx.store.get_user(username), _not_found(username)))
+        return user_response(or_404(ctx.store.get_user(username), user_not_found(username)))
 
     @post("/", sync_to_thread=True)
     def post_user(self, ctx: Ctx, data: JSONBody[UserBody]) -> UserResponse:
@@ -170,7 +170,7 @@ class UserController(Controller):
         data: JSONBody[UserPatchBody],
     ) -> UserResponse:
         """Change a user's role, password, email or active flag (null: unchanged)."""
-        or_404(ctx.store.get_user(username), _not_found(username))
+        or_404(ctx.store.get_user(username), user_not_found(username))
         if data.role is not None:
             _check_role(data.role)
         if username == _caller(request) and (
@@ -201,5 +201,5 @@ class UserController(Controller):
                 status_code=HTTP_400_BAD_REQUEST,
                 detail="You cannot delete yourself: ask another admin",
             )
-        or_404(ctx.store.get_user(username), _not_found(username))
+        or_404(ctx.store.get_user(username), user_not_found(username))
         ctx.store.delete_user(username)
