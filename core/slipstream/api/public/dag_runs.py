@@ -36,6 +36,7 @@ from slipstream.api.public.common import (
     aware,
     call_store,
     get_run_or_404,
+    or_404,
     order_field,
     page_limit,
 )
@@ -460,8 +461,7 @@ class DagRunController(Controller):
                 if not dag_ids:
                     return DAGRunCollectionResponse(dag_runs=[], total_entries=0)
         else:
-            if ctx.store.get_dag(dag_id) is None:
-                raise NotFoundException(f"The DAG with dag_id: `{dag_id}` was not found")
+            or_404(ctx.store.get_dag(dag_id), f"The DAG with dag_id: `{dag_id}` was not found")
             dag_ids = [dag_id]
         query = _RunQuery(
             dag_ids=dag_ids,

@@ -39,6 +39,7 @@ from slipstream.api.public.common import (
     call_store,
     get_dag_or_404,
     get_run_or_404,
+    or_404,
     paging,
 )
 from slipstream.api.public.dag_versions import VersionCache
@@ -920,9 +921,10 @@ def post_clear_task_instances(
         )
     run_ids: list[str] = []
     if data.dag_run_id is not None:
-        run = ctx.store.get_dag_run(dag_id, data.dag_run_id)
-        if run is None:
-            raise NotFoundException(f"Dag Run id {data.dag_run_id} not found in dag {dag_id}")
+        run = or_404(
+            ctx.store.get_dag_run(dag_id, data.dag_run_id),
+            f"Dag Run id {data.dag_run_id} not found in dag {dag_id}",
+        )
         around = runs_around(ctx.store, run, past=data.include_past, future=data.include_future)
         run_ids = [r.run_id for r in around]
     task_ids, map_indexes = _task_selection(data.task_ids)
