@@ -4,7 +4,7 @@ path parameter types, and the lookups that answer 404 (the UI uses them too)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar, overload
 
@@ -79,6 +79,25 @@ def paging(
         "offset": offset,
         "order_by": order_field(order_by, default, aliases),
     }
+
+
+def matching(items: Iterable[T], pattern: str | None, name: Callable[[T], str]) -> list[T]:
+    """Airflow's ``*_pattern`` filters: the items whose name has ``pattern`` in it, in any
+    case (all of them without a pattern)."""
+    if not pattern:
+        return list(items)
+    needle = pattern.lower()
+    return [item for item in items if needle in name(item).lower()]
+
+
+def sorted_page(
+    found: list[T], order: str, key: Callable[[T, str], Any], limit: int, offset: int
+) -> list[T]:
+    """One page of ``found`` (sorted in place) for a listing the store does not page:
+    ``order`` is :func:`order_field`'s, ``key(item, attribute)`` what to sort by."""
+    attribute = order.lstrip("-")
+    found.sort(key=lambda item: key(item, attribute), reverse=order.startswith("-"))
+    return found[offset : offset + page_limit(limit)]
 
 
 def order_refused(name: str, allowed: Collection[str]) -> HTTPException:

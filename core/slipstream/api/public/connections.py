@@ -28,9 +28,10 @@ from slipstream.api.public.common import (
     Offset,
     OrderBy,
     check_update_mask,
+    matching,
     or_404,
     order_field,
-    page_limit,
+    sorted_page,
 )
 from slipstream.metadata.records import Connection
 
@@ -147,16 +148,16 @@ class ConnectionController(Controller):
         """Connections, by id unless ``order_by`` says otherwise;
         ``connection_id_pattern`` is a case-insensitive substring."""
         order = order_field(order_by, "conn_id", CONNECTION_ORDER)
-        found = list(ctx.store.list_connections(limit=None).items)
-        if connection_id_pattern:
-            needle = connection_id_pattern.lower()
-            found = [c for c in found if needle in c.conn_id.lower()]
-        name = order.lstrip("-")
-        found.sort(
-            key=lambda c: (getattr(c, name) is None, str(getattr(c, name) or ""), c.conn_id),
-            reverse=order.startswith("-"),
+        found = matching(
+            ctx.store.list_connections(limit=None).items, connection_id_pattern, lambda c: c.conn_id
         )
-        page = found[offset : offset + page_limit(limit)]
+        page = sorted_page(
+            found,
+            order,
+            lambda c, by: (getattr(c, by) is None, str(getattr(c, by) or ""), c.conn_id),
+            limit,
+            offset,
+        )
         return ConnectionCollectionResponse(
             connections=[connection_response(c) for c in page], total_entries=len(found)
         )

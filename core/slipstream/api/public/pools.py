@@ -22,9 +22,10 @@ from slipstream.api.public.common import (
     Offset,
     OrderBy,
     check_update_mask,
+    matching,
     or_404,
     order_field,
-    page_limit,
+    sorted_page,
 )
 from slipstream.metadata.records import DEFAULT_POOL, Pool
 
@@ -125,13 +126,8 @@ class PoolController(Controller):
         """Pools and how their slots are used; ``pool_name_pattern`` is a
         case-insensitive substring."""
         order = order_field(order_by, "name", POOL_ORDER)
-        found = ctx.store.list_pools()
-        if pool_name_pattern:
-            needle = pool_name_pattern.lower()
-            found = [p for p in found if needle in p.name.lower()]
-        name = order.lstrip("-")
-        found.sort(key=lambda p: (getattr(p, name), p.name), reverse=order.startswith("-"))
-        page = found[offset : offset + page_limit(limit)]
+        found = matching(ctx.store.list_pools(), pool_name_pattern, lambda p: p.name)
+        page = sorted_page(found, order, lambda p, by: (getattr(p, by), p.name), limit, offset)
         return PoolCollectionResponse(
             pools=[pool_response(p) for p in page], total_entries=len(found)
         )

@@ -27,7 +27,7 @@ from slipstream.api.public.common import (
     OrderBy,
     or_404,
     order_field,
-    page_limit,
+    sorted_page,
 )
 from slipstream.metadata.records import USER_ROLES, User
 
@@ -122,12 +122,13 @@ class UserController(Controller):
     ) -> UserCollectionResponse:
         order = order_field(order_by, "username", USER_ORDER)
         found = list(ctx.store.list_users(limit=None).items)
-        name = order.lstrip("-")
-        found.sort(
-            key=lambda u: (getattr(u, name) is None, str(getattr(u, name) or ""), u.username),
-            reverse=order.startswith("-"),
+        page = sorted_page(
+            found,
+            order,
+            lambda u, by: (getattr(u, by) is None, str(getattr(u, by) or ""), u.username),
+            limit,
+            offset,
         )
-        page = found[offset : offset + page_limit(limit)]
         return UserCollectionResponse(
             users=[user_response(u) for u in page], total_entries=len(found)
         )

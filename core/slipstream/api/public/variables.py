@@ -27,9 +27,10 @@ from slipstream.api.public.common import (
     Offset,
     OrderBy,
     check_update_mask,
+    matching,
     or_404,
     order_field,
-    page_limit,
+    sorted_page,
 )
 from slipstream.metadata.records import Variable
 
@@ -164,13 +165,10 @@ class VariableController(Controller):
         """Variables, by key unless ``order_by`` says otherwise; ``variable_key_pattern``
         is a case-insensitive substring."""
         order = order_field(order_by, "key", VARIABLE_ORDER)
-        found = list(ctx.store.list_variables(limit=None).items)
-        if variable_key_pattern:
-            needle = variable_key_pattern.lower()
-            found = [v for v in found if needle in v.key.lower()]
-        name = order.lstrip("-")
-        found.sort(key=lambda v: (getattr(v, name) or "", v.key), reverse=order.startswith("-"))
-        page = found[offset : offset + page_limit(limit)]
+        found = matching(
+            ctx.store.list_variables(limit=None).items, variable_key_pattern, lambda v: v.key
+        )
+        page = sorted_page(found, order, lambda v, by: (getattr(v, by) or "", v.key), limit, offset)
         return VariableCollectionResponse(
             variables=[variable_response(v) for v in page], total_entries=len(found)
         )
