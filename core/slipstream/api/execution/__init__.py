@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from litestar import Router
 
+from slipstream.api.execution.common import task_token_only
 from slipstream.api.execution.resources import (
     ConnectionController,
     DagController,
@@ -34,5 +35,6 @@ def execution_router() -> Router:
             DagRunController,
             DagController,
         ],
+        guards=[task_token_only],
         include_in_schema=False,
     )

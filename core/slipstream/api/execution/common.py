@@ -11,11 +11,17 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import datetime
 from typing import Any
 
 from litestar import Request
 from litestar.connection import ASGIConnection
-from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+)
 from litestar.handlers.base import BaseRouteHandler
 from litestar.status_codes import HTTP_409_CONFLICT
 
@@ -55,6 +61,14 @@ def conflict(reason: str, message: str) -> HTTPException:
     """A 409 whose detail is ``{"reason", "message"}`` (Airflow's execution-API shape), so a
     worker tells "my try is over" from "that run already exists"."""
     return HTTPException(status_code=HTTP_409_CONFLICT, detail=message, extra={"reason": reason})
+
+
+def no_run_at(dag_id: str, logical_date: datetime) -> NotFoundException:
+    """The 404 for a DAG that has no run at ``logical_date``."""
+    return NotFoundException(
+        f"The DagRun with dag_id: `{dag_id}` and logical_date: `{logical_date.isoformat()}` "
+        "was not found"
+    )
 
 
 def describe(scope: TaskTokenScope) -> str:

@@ -9,7 +9,7 @@ connect. This is the one API that returns secrets, and only to a running try.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import attrs
@@ -19,8 +19,8 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT, HTTP_400_BAD_REQUEST
 
 from slipstream.api.errors import invalid
-from slipstream.api.execution.common import authorize, conflict, task_token_only
-from slipstream.api.public.common import Ctx
+from slipstream.api.execution.common import authorize, conflict, no_run_at
+from slipstream.api.public.common import Ctx, aware, or_404, run_not_found
 from slipstream.exceptions import DagNotFound, DagRunAlreadyExists
 from slipstream.execution.store_client import StoreTaskClient
 from slipstream.metadata.records import TaskInstanceRef
@@ -44,16 +44,15 @@ class VariablePostBody:
 class VariableController(Controller):
     path = "/variables"
     tags = ["Variables"]
-    guards = [task_token_only]
 
     @get("/{variable_key:str}", sync_to_thread=True)
     def get_variable(
         self, ctx: Ctx, request: Request[Any, Any, Any], variable_key: FromPath[str]
     ) -> VariableResponse:
         authorize(ctx, request)
-        found = ctx.store.get_variable(variable_key)
-        if found is None:
-            raise NotFoundException(f"Variable with key '{variable_key}' not found")
+        found = or_404(
+            ctx.store.get_variable(variable_key), f"Variable with key '{variable_key}' not found"
+        )
         return VariableResponse(key=found.key, value=found.value)
 
     @put("/{variable_key:str}", sync_to_thread=True, status_code=HTTP_201_CREATED)
@@ -96,16 +95,16 @@ class ConnectionResponse:
 class ConnectionController(Controller):
     path = "/connections"
     tags = ["Connections"]
-    guards = [task_token_only]
 
     @get("/{connection_id:str}", sync_to_thread=True)
     def get_connection(
         self, ctx: Ctx, request: Request[Any, Any, Any], connection_id: FromPath[str]
     ) -> ConnectionResponse:
         authorize(ctx, request)
-        found = ctx.store.get_connection(connection_id)
-        if found is None:
-            raise NotFoundException(f"Connection with ID `{connection_id}` not found")
+        found = or_404(
+            ctx.store.get_connection(connection_id),
+            f"Connection with ID `{connection_id}` not found",
+        )
         return ConnectionResponse(
             conn_id=found.conn_id,
             conn_type=found.conn_type,
@@ -133,7 +132,6 @@ class XComController(Controller):
 
     path = "/xcoms"
     tags = ["XComs"]
-    guards = [task_token_only]
 
     @staticmethod
     def _readable(ctx: Ctx, request: Request[Any, Any, Any], dag_id: str, run_id: str) -> None:
@@ -157,12 +155,11 @@ class XComController(Controller):
         """One task instance's value (``map_index`` -1: an unmapped task)."""
         self._readable(ctx, request, dag_id, run_id)
         ref = TaskInstanceRef(dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index)
-        found = ctx.store.get_xcom(ref, key)
-        if found is None:
-            raise NotFoundException(
-                f"XCom with key='{key}' map_index={map_index} not found for task '{task_id}' "
-                f"in DAG run '{run_id}' of '{dag_id}'"
-            )
+        found = or_404(
+            ctx.store.get_xcom(ref, key),
+            f"XCom with key='{key}' map_index={map_index} not found for task '{task_id}' "
+            f"in DAG run '{run_id}' of '{dag_id}'",
+        )
         return XComResponse(key=key, value=found.value)
 
     @get("/{dag_id:str}/{run_id:str}/{task_id:str}/{key:str}/slice", sync_to_thread=True)
@@ -244,14 +241,9 @@ class DagTaskIdsResponse:
     task_ids: list[str]
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
-
-
 class DagRunController(Controller):
     path = "/dag-runs"
     tags = ["Dag Runs"]
-    guards = [task_token_only]
 
     @post("/{dag_id:str}/{run_id:str}", sync_to_thread=True, status_code=HTTP_201_CREATED)
     def trigger_dag_run(
@@ -270,7 +262,7 @@ class DagRunController(Controller):
                 dag_id=dag_id,
                 run_id=run_id,
                 conf=data.conf,
-                logical_date=_utc(data.logical_date),
+                logical_date=aware(data.logical_date),
                 reset_dag_run=data.reset_dag_run,
             )
         except DagNotFound as exc:
@@ -291,11 +283,7 @@ class DagRunController(Controller):
     ) -> DagRunStateResponse:
         authorize(ctx, request)
         state = StoreTaskClient(ctx.store).get_dag_run_state(dag_id=dag_id, run_id=run_id)
-        if state is None:
-            raise NotFoundException(
-                f"The DagRun with dag_id: `{dag_id}` and run_id: `{run_id}` was not found"
-            )
-        return DagRunStateResponse(state=state)
+        return DagRunStateResponse(state=or_404(state, run_not_found(dag_id, run_id)))
 
     @get("/state", sync_to_thread=True)
     def get_dag_run_state_at(
@@ -307,20 +295,17 @@ class DagRunController(Controller):
     ) -> DagRunStateResponse:
         """The state of ``dag_id``'s run at ``logical_date``."""
         authorize(ctx, request)
-        moment = _utc(logical_date)
-        state = StoreTaskClient(ctx.store).get_dag_run_state(dag_id=dag_id, logical_date=moment)
-        if state is None or moment is None:
-            raise NotFoundException(
-                f"The DagRun with dag_id: `{dag_id}` and logical_date: "
-                f"`{logical_date.isoformat()}` was not found"
-            )
+        state = StoreTaskClient(ctx.store).get_dag_run_state(
+            dag_id=dag_id, logical_date=aware(logical_date)
+        )
+        if state is None:
+            raise no_run_at(dag_id, logical_date)
         return DagRunStateResponse(state=state)
 
 
 class DagController(Controller):
     path = "/dags"
     tags = ["DAGs"]
-    guards = [task_token_only]
 
     @get("/{dag_id:str}/task-ids", sync_to_thread=True)
     def get_dag_task_ids(
@@ -329,6 +314,6 @@ class DagController(Controller):
         """The task ids of the DAG's latest version (ExternalTaskSensor checks them)."""
         authorize(ctx, request)
         task_ids = StoreTaskClient(ctx.store).get_dag_task_ids(dag_id=dag_id)
-        if task_ids is None:
-            raise NotFoundException(f"The Dag with ID: `{dag_id}` was not found")
-        return DagTaskIdsResponse(task_ids=list(task_ids))
+        return DagTaskIdsResponse(
+            task_ids=list(or_404(task_ids, f"The Dag with ID: `{dag_id}` was not found"))
+        )

@@ -9,13 +9,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import attrs
 from litestar import Controller, Request, Response, get, patch, post, put
-from litestar.exceptions import HTTPException, NotFoundException
+from litestar.exceptions import HTTPException
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT, HTTP_503_SERVICE_UNAVAILABLE
 
@@ -27,10 +27,10 @@ from slipstream.api.execution.common import (
     conflict,
     current_try,
     describe,
-    task_token_only,
+    no_run_at,
     token_scope,
 )
-from slipstream.api.public.common import Ctx
+from slipstream.api.public.common import Ctx, aware
 from slipstream.execution.logs import log_path
 from slipstream.execution.recording import TryRecorder
 from slipstream.execution.runner import TaskOutcome
@@ -116,12 +116,6 @@ class TaskStatesResponse:
     task_states: dict[str, list[str]]
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment
-
-
 def _run_info(run: DagRun) -> DagRunInfo:
     return DagRunInfo(
         dag_id=run.dag_id,
@@ -150,16 +144,15 @@ def _outcome(data: TIStatePayload, started: datetime | None) -> TaskOutcome:
         )
     if state == TIS.UP_FOR_RESCHEDULE and data.reschedule_at is None:
         raise invalid("up_for_reschedule needs reschedule_at", field="reschedule_at", source="body")
-    ended = _utc(data.end_date)
-    assert ended is not None
+    ended = aware(data.end_date)
     return TaskOutcome(
         state=state,
         error=data.error,
         skip_downstream=tuple(data.skip_downstream),
         skip_recursive=data.skip_recursive,
-        reschedule_at=_utc(data.reschedule_at),
+        reschedule_at=aware(data.reschedule_at),
         rendered_fields=dict(data.rendered_fields),
-        started_at=_utc(data.start_date) or started or ended,
+        started_at=aware(data.start_date) or started or ended,
         ended_at=ended,
     )
 
@@ -167,7 +160,6 @@ def _outcome(data: TIStatePayload, started: datetime | None) -> TaskOutcome:
 class TaskInstanceController(Controller):
     path = "/task-instances"
     tags = ["Task Instances"]
-    guards = [task_token_only]
 
     @patch("/{task_instance_id:int}/run", sync_to_thread=True)
     def ti_run(
@@ -294,16 +286,12 @@ class TaskInstanceController(Controller):
         """States of the task instances of ``dag_id``'s run at ``logical_date`` (task id
         -> one state per map index), for ExternalTaskSensor; 404 when there is no run."""
         authorize(ctx, request)
-        moment = _utc(logical_date)
-        assert moment is not None
+        moment = aware(logical_date)
         states = StoreTaskClient(ctx.store).get_task_states(
             dag_id=dag_id, logical_date=moment, task_ids=task_ids
         )
         if states is None:
-            raise NotFoundException(
-                f"The DagRun with dag_id: `{dag_id}` and logical_date: `{moment.isoformat()}` "
-                "was not found"
-            )
+            raise no_run_at(dag_id, moment)
         return TaskStatesResponse(task_states={k: list(v) for k, v in states.items()})
 
 

@@ -16,14 +16,24 @@ from typing import Any
 
 import attrs
 from litestar import Controller, delete, get, patch, post
-from litestar.exceptions import HTTPException, NotFoundException
+from litestar.exceptions import HTTPException
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_409_CONFLICT
 
 from slipstream import admin
 from slipstream.api.auth.guards import can_operate
 from slipstream.api.errors import invalid
-from slipstream.api.public.common import Ctx, Limit, Offset, OrderBy, order_field, page_limit
+from slipstream.api.public.common import (
+    Ctx,
+    Limit,
+    Offset,
+    OrderBy,
+    check_update_mask,
+    matching,
+    or_404,
+    order_field,
+    sorted_page,
+)
 from slipstream.metadata.records import Connection
 
 MASK = "***"
@@ -90,8 +100,8 @@ def connection_response(conn: Connection) -> ConnectionResponse:
     )
 
 
-def _not_found(conn_id: str) -> NotFoundException:
-    return NotFoundException(f"The Connection with connection_id: `{conn_id}` was not found")
+def _not_found(conn_id: str) -> str:
+    return f"The Connection with connection_id: `{conn_id}` was not found"
 
 
 def _check(body: ConnectionBody) -> dict[str, Any]:
@@ -139,25 +149,23 @@ class ConnectionController(Controller):
         """Connections, by id unless ``order_by`` says otherwise;
         ``connection_id_pattern`` is a case-insensitive substring."""
         order = order_field(order_by, "conn_id", CONNECTION_ORDER)
-        found = list(ctx.store.list_connections(limit=None).items)
-        if connection_id_pattern:
-            needle = connection_id_pattern.lower()
-            found = [c for c in found if needle in c.conn_id.lower()]
-        name = order.lstrip("-")
-        found.sort(
-            key=lambda c: (getattr(c, name) is None, str(getattr(c, name) or ""), c.conn_id),
-            reverse=order.startswith("-"),
+        found = matching(
+            ctx.store.list_connections(limit=None).items, connection_id_pattern, lambda c: c.conn_id
         )
-        page = found[offset : offset + page_limit(limit)]
+        page = sorted_page(
+            found,
+            order,
+            lambda c, by: (getattr(c, by) is None, str(getattr(c, by) or ""), c.conn_id),
+            limit,
+            offset,
+        )
         return ConnectionCollectionResponse(
             connections=[connection_response(c) for c in page], total_entries=len(found)
         )
 
     @get("/{connection_id:str}", sync_to_thread=True)
     def get_connection(self, ctx: Ctx, connection_id: FromPath[str]) -> ConnectionResponse:
-        conn = ctx.store.get_connection(connection_id)
-        if conn is None:
-            raise _not_found(connection_id)
+        conn = or_404(ctx.store.get_connection(connection_id), _not_found(connection_id))
         return connection_response(conn)
 
     @post("/", sync_to_thread=True)
@@ -198,15 +206,8 @@ class ConnectionController(Controller):
                 status_code=HTTP_400_BAD_REQUEST,
                 detail="The connection_id in the request body does not match the URL",
             )
-        if update_mask and set(update_mask) - set(UPDATABLE):
-            raise HTTPException(
-                status_code=HTTP_400_BAD_REQUEST,
-                detail=f"update_mask can name {', '.join(UPDATABLE)}; "
-                f"not {', '.join(sorted(set(update_mask) - set(UPDATABLE)))}",
-            )
-        current = ctx.store.get_connection(connection_id)
-        if current is None:
-            raise _not_found(connection_id)
+        check_update_mask(update_mask, UPDATABLE)
+        current = or_404(ctx.store.get_connection(connection_id), _not_found(connection_id))
         extra = _check(data)
         fields = set(update_mask or UPDATABLE)
         # Without a mask, null (or missing) keeps the stored value; a field the mask
@@ -226,6 +227,5 @@ class ConnectionController(Controller):
 
     @delete("/{connection_id:str}", sync_to_thread=True)
     def delete_connection(self, ctx: Ctx, connection_id: FromPath[str]) -> None:
-        if ctx.store.get_connection(connection_id) is None:
-            raise _not_found(connection_id)
+        or_404(ctx.store.get_connection(connection_id), _not_found(connection_id))
         ctx.store.delete_connection(connection_id)

@@ -11,9 +11,9 @@ from litestar import Controller, get
 from litestar.params import FromPath
 
 from slipstream.api.auth.guards import can_read
-from slipstream.api.public.common import Ctx
+from slipstream.api.public.common import Ctx, get_dag_or_404
 from slipstream.api.public.dag_versions import DagVersionResponse, version_response
-from slipstream.api.public.dags import DAGResponse, _FileFacts, dag_response, get_dag_or_404
+from slipstream.api.public.dags import DAGResponse, _FileFacts, dag_response
 from slipstream.api.public.serialized import iso_duration, params_response, seconds
 from slipstream.state import DagRunState
 

@@ -10,7 +10,7 @@ failed in :mod:`slipstream.scheduler.marking`, clearing in
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -26,27 +26,28 @@ from slipstream.api.auth.middleware import Principal
 from slipstream.api.context import ApiContext
 from slipstream.api.errors import invalid
 from slipstream.api.public.common import (
+    ANY,
+    MAX_NOTE_LEN,
     Ctx,
     Limit,
     Offset,
     OrderBy,
+    as_uuid,
+    aware,
     call_store,
+    get_run_or_404,
+    or_404,
     order_field,
     page_limit,
 )
-from slipstream.api.public.dag_versions import (
-    ALL_DAGS,
-    DagVersionResponse,
-    VersionCache,
-    version_uuid,
-)
+from slipstream.api.public.dag_versions import DagVersionResponse, VersionCache
+from slipstream.api.public.task_instances import ti_fields
 from slipstream.errors import NotFoundError
 from slipstream.metadata.records import DagRun, Page, TaskInstance
 from slipstream.scheduler.clearing import clear_task_instances
 from slipstream.scheduler.marking import mark_dag_run
 from slipstream.scheduler.triggering import TriggerError, trigger_dag_run
 from slipstream.state import DagRunState, DagRunType
-from slipstream.state import TaskInstanceState as TIS
 
 RUN_ORDER = {
     "id": "id",
@@ -105,7 +106,6 @@ UNSUPPORTED_RUN_FILTERS = (
     "partition_key_prefix_pattern",
     "consuming_asset_pattern",
 )
-NOTE_MAX = 1000
 _US = timedelta(microseconds=1)
 
 
@@ -296,54 +296,23 @@ def run_response(run: DagRun, versions: VersionCache) -> DAGRunResponse:
 
 
 def ti_response(ti: TaskInstance, run: DagRun, versions: VersionCache) -> TaskInstanceResponse:
+    """A task instance as a clear's dry run lists it (no note, no rendered map index)."""
     return TaskInstanceResponse(
-        id=version_uuid(ti.id),
-        task_id=ti.task_id,
-        dag_id=ti.dag_id,
-        dag_run_id=ti.run_id,
-        map_index=ti.map_index,
+        id=as_uuid(ti.id),
         logical_date=run.logical_date,
         run_after=run.run_after,
-        start_date=ti.start_date,
-        end_date=ti.end_date,
-        duration=ti.duration,
-        state=None if ti.state == TIS.NONE else ti.state.value,
-        try_number=ti.try_number,
-        max_tries=ti.max_tries,
-        task_display_name=ti.task_id,
-        dag_display_name=ti.dag_id,
-        hostname=ti.hostname,
-        unixname=None,
-        pool=ti.pool,
-        pool_slots=ti.pool_slots,
-        queue=ti.queue,
-        priority_weight=ti.priority_weight,
-        operator=ti.operator,
-        operator_name=ti.operator,
-        queued_when=ti.queued_at,
-        scheduled_when=ti.scheduled_at,
-        pid=ti.pid,
-        executor=ti.executor,
-        executor_config="{}",
         note=None,
         rendered_map_index=None,
         rendered_fields=dict(ti.rendered_fields or {}),
         trigger=None,
         triggerer_job=None,
-        dag_version=versions.response(ti.dag_version_id),
+        **ti_fields(ti, versions),
     )
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    """Query dates without a zone are read as UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
 def _shifted(value: datetime | None, delta: timedelta) -> datetime | None:
-    aware = _utc(value)
-    return aware + delta if aware is not None else None
+    moment = aware(value)
+    return moment + delta if moment is not None else None
 
 
 def _bounds(
@@ -351,8 +320,8 @@ def _bounds(
 ) -> tuple[datetime | None, datetime | None]:
     """Airflow's four bounds as the store's two inclusive ones (datetimes are stored to
     the microsecond, so ``> t`` is ``>= t + 1µs``)."""
-    lows = [d for d in (_utc(gte), _shifted(gt, _US)) if d is not None]
-    highs = [d for d in (_utc(lte), _shifted(lt, -_US)) if d is not None]
+    lows = [d for d in (aware(gte), _shifted(gt, _US)) if d is not None]
+    highs = [d for d in (aware(lte), _shifted(lt, -_US)) if d is not None]
     return (max(lows) if lows else None), (min(highs) if highs else None)
 
 
@@ -424,13 +393,11 @@ class _RunQuery:
         )
 
 
-def get_run_or_404(ctx: ApiContext, dag_id: str, dag_run_id: str) -> DagRun:
-    run = ctx.store.get_dag_run(dag_id, dag_run_id)
-    if run is None:
-        raise NotFoundException(
-            f"The DagRun with dag_id: `{dag_id}` and run_id: `{dag_run_id}` was not found"
+def _check_note(note: str | None) -> None:
+    if note is not None and len(note) > MAX_NOTE_LEN:
+        raise invalid(
+            f"String should have at most {MAX_NOTE_LEN} characters", field="note", source="body"
         )
-    return run
 
 
 def _check_aware(values: Mapping[str, datetime | None]) -> None:
@@ -484,7 +451,7 @@ class DagRunController(Controller):
                 f"slipstream does not support the filter {unsupported[0]!r} yet",
                 field=unsupported[0],
             )
-        if dag_id == ALL_DAGS:
+        if dag_id == ANY:
             dag_ids: list[str] = []
             if dag_id_pattern:
                 matching = ctx.store.list_dags(
@@ -494,8 +461,7 @@ class DagRunController(Controller):
                 if not dag_ids:
                     return DAGRunCollectionResponse(dag_runs=[], total_entries=0)
         else:
-            if ctx.store.get_dag(dag_id) is None:
-                raise NotFoundException(f"The DAG with dag_id: `{dag_id}` was not found")
+            or_404(ctx.store.get_dag(dag_id), f"The DAG with dag_id: `{dag_id}` was not found")
             dag_ids = [dag_id]
         query = _RunQuery(
             dag_ids=dag_ids,
@@ -518,7 +484,7 @@ class DagRunController(Controller):
         self, ctx: Ctx, dag_id: FromPath[str], data: JSONBody[DAGRunsBatchBody]
     ) -> DAGRunCollectionResponse:
         """Runs of the DAGs in ``dag_ids`` (all when empty); the path's DAG id must be ``~``."""
-        if dag_id != ALL_DAGS:
+        if dag_id != ANY:
             raise invalid(
                 "Input should be '~': list the runs of some DAGs with `dag_ids` in the body",
                 field="dag_id",
@@ -651,10 +617,8 @@ class DagRunController(Controller):
         fields = {name for name in ("state", "note") if getattr(data, name) is not msgspec.UNSET}
         if update_mask:
             fields &= set(update_mask)
-        if "note" in fields and isinstance(data.note, str) and len(data.note) > NOTE_MAX:
-            raise invalid(
-                f"String should have at most {NOTE_MAX} characters", field="note", source="body"
-            )
+        if "note" in fields and isinstance(data.note, str):
+            _check_note(data.note)
         if "state" in fields and isinstance(data.state, DAGRunPatchStates):
             mark_dag_run(
                 ctx.store, dag_id, dag_run_id, DagRunState(data.state.value), plugins=ctx.plugins
@@ -682,10 +646,7 @@ class DagRunController(Controller):
         """Clear a run's task instances so they run again. ``dry_run`` (the default!)
         only lists what would be cleared."""
         run = get_run_or_404(ctx, dag_id, dag_run_id)
-        if data.note is not None and len(data.note) > NOTE_MAX:
-            raise invalid(
-                f"String should have at most {NOTE_MAX} characters", field="note", source="body"
-            )
+        _check_note(data.note)
         if data.only_new:
             raise invalid("only_new is not supported yet", field="only_new", source="body")
         result = clear_task_instances(

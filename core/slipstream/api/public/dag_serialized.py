@@ -12,8 +12,7 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 
 from slipstream.api.auth.guards import can_read
-from slipstream.api.public.common import Ctx
-from slipstream.api.public.dags import get_dag_or_404
+from slipstream.api.public.common import Ctx, get_dag_or_404
 
 
 @attrs.frozen(kw_only=True)

@@ -4,7 +4,7 @@ and ``/api/v2/jobs`` (slipstream's long-running processes and their heartbeats).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
@@ -12,7 +12,7 @@ from litestar import Controller, get
 from litestar.params import FromQuery
 
 from slipstream.api.auth.guards import can_read
-from slipstream.api.public.common import Ctx, Limit, Offset, OrderBy, order_field, page_limit
+from slipstream.api.public.common import Ctx, Limit, Offset, OrderBy, aware, order_field, page_limit
 from slipstream.metadata.records import Job
 from slipstream.state import DagRunState
 
@@ -141,13 +141,8 @@ def job_response(job: Job) -> JobResponse:
     )
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    """Query dates without a zone are read as UTC."""
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
-
-
 def _within(value: datetime | None, low: datetime | None, high: datetime | None) -> bool:
-    low, high = _utc(low), _utc(high)
+    low, high = aware(low), aware(high)
     if low is None and high is None:
         return True
     if value is None:

@@ -8,32 +8,33 @@ unique, and the same everywhere a version appears (runs, task instances).
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 
 import attrs
 from litestar import Controller, MediaType, Request, Response, get
-from litestar.exceptions import HTTPException, NotFoundException
+from litestar.exceptions import HTTPException
 from litestar.params import FromPath, FromQuery
 from litestar.status_codes import HTTP_406_NOT_ACCEPTABLE
 
 from slipstream.api.auth.guards import can_read
 from slipstream.api.context import ApiContext
 from slipstream.api.public.common import (
+    ANY,
     Ctx,
     Limit,
     Offset,
     OrderBy,
+    as_uuid,
     call_store,
-    order_field,
-    page_limit,
+    get_dag_or_404,
+    or_404,
+    paging,
     path_int,
 )
-from slipstream.api.public.dags import BUNDLE_NAME, get_dag_or_404
+from slipstream.api.public.dags import BUNDLE_NAME
 from slipstream.metadata.records import DagVersion
 
-ALL_DAGS = "~"  # Airflow's dag_id meaning "every DAG" in listings
 VERSION_ORDER = {
     "id": "id",
     "version_number": "version_number",
@@ -73,13 +74,12 @@ class DAGSourceResponse:
     dag_display_name: str
 
 
-def version_uuid(version_id: int) -> str:
-    return str(uuid.UUID(int=version_id))
-
-
-def version_response(version: DagVersion) -> DagVersionResponse:
-    return DagVersionResponse(
-        id=version_uuid(version.id),
+def version_response(
+    version: DagVersion, record: type[DagVersionResponse] = DagVersionResponse
+) -> DagVersionResponse:
+    """``record``: the class to build (task instances have a subclass of their own)."""
+    return record(
+        id=as_uuid(version.id),
         version_number=version.version_number,
         dag_id=version.dag_id,
         bundle_name=BUNDLE_NAME,
@@ -92,10 +92,14 @@ def version_response(version: DagVersion) -> DagVersionResponse:
 
 
 class VersionCache:
-    """Versions by stored id, each read once per request (many runs share one)."""
+    """Versions by stored id, each read once per request (many runs share one);
+    ``record``: the response class to build, as in :func:`version_response`."""
 
-    def __init__(self, ctx: ApiContext) -> None:
+    def __init__(
+        self, ctx: ApiContext, record: type[DagVersionResponse] = DagVersionResponse
+    ) -> None:
         self._ctx = ctx
+        self._record = record
         self._found: dict[int, DagVersion | None] = {}
 
     def get(self, version_id: int | None) -> DagVersion | None:
@@ -107,7 +111,7 @@ class VersionCache:
 
     def response(self, version_id: int | None) -> DagVersionResponse | None:
         version = self.get(version_id)
-        return version_response(version) if version is not None else None
+        return version_response(version, self._record) if version is not None else None
 
 
 class DagVersionController(Controller):
@@ -127,17 +131,15 @@ class DagVersionController(Controller):
         order_by: OrderBy = None,
     ) -> DAGVersionCollectionResponse:
         """The versions of one DAG, or of every DAG with ``~`` as the DAG id."""
-        if dag_id != ALL_DAGS:
+        if dag_id != ANY:
             get_dag_or_404(ctx, dag_id)
         if (bundle_name is not None and bundle_name != BUNDLE_NAME) or bundle_version:
             return DAGVersionCollectionResponse(dag_versions=[], total_entries=0)
         page = call_store(
             ctx.store.find_dag_versions,
-            dag_ids=[] if dag_id == ALL_DAGS else [dag_id],
+            dag_ids=[] if dag_id == ANY else [dag_id],
             version_number=version_number,
-            limit=page_limit(limit),
-            offset=offset,
-            order_by=order_field(order_by, "id", VERSION_ORDER),
+            **paging(limit, offset, order_by, "id", VERSION_ORDER),
         )
         return DAGVersionCollectionResponse(
             dag_versions=[version_response(v) for v in page.items], total_entries=page.total
@@ -147,13 +149,11 @@ class DagVersionController(Controller):
     def get_dag_version(
         self, ctx: Ctx, dag_id: FromPath[str], version_number: FromPath[str]
     ) -> DagVersionResponse:
-        number = path_int(version_number, "version_number")
-        version = ctx.store.get_dag_version(dag_id, number)
-        if version is None:
-            raise NotFoundException(
-                f"The DagVersion with dag_id: `{dag_id}` and version_number: "
-                f"`{version_number}` was not found"
-            )
+        version = or_404(
+            ctx.store.get_dag_version(dag_id, path_int(version_number, "version_number")),
+            f"The DagVersion with dag_id: `{dag_id}` and version_number: "
+            f"`{version_number}` was not found",
+        )
         return version_response(version)
 
 
@@ -177,12 +177,10 @@ class DagSourceController(Controller):
                 status_code=HTTP_406_NOT_ACCEPTABLE,
                 detail="Only application/json or text/plain is supported",
             )
-        version = ctx.store.get_dag_version(dag_id, version_number)
-        if version is None:
-            raise NotFoundException(
-                f"The source code of the DAG {dag_id}, version_number {version_number} "
-                "was not found"
-            )
+        version = or_404(
+            ctx.store.get_dag_version(dag_id, version_number),
+            f"The source code of the DAG {dag_id}, version_number {version_number} was not found",
+        )
         source = DAGSourceResponse(
             content=version.source_code,
             dag_id=dag_id,

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import attrs
 from litestar import Controller, get, patch
-from litestar.exceptions import HTTPException, NotFoundException
+from litestar.exceptions import HTTPException
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_400_BAD_REQUEST
 
@@ -18,8 +18,8 @@ from slipstream.api.public.common import (
     Offset,
     OrderBy,
     call_store,
-    order_field,
-    page_limit,
+    get_dag_or_404,
+    paging,
 )
 from slipstream.metadata.records import Dag
 
@@ -140,13 +140,6 @@ def dag_response(dag: Dag, facts: _FileFacts) -> DAGResponse:
     )
 
 
-def get_dag_or_404(ctx: ApiContext, dag_id: FromPath[str]) -> Dag:
-    dag = ctx.store.get_dag(dag_id)
-    if dag is None:
-        raise NotFoundException(f"The Dag with ID: `{dag_id}` was not found")
-    return dag
-
-
 class DagController(Controller):
     path = "/dags"
     tags = ["DAG"]
@@ -171,9 +164,7 @@ class DagController(Controller):
             active=True if exclude_stale else None,
             tags=tags or (),
             dag_id_pattern=dag_id_pattern,
-            limit=page_limit(limit),
-            offset=offset,
-            order_by=order_field(order_by, "dag_id", DAG_ORDER),
+            **paging(limit, offset, order_by, "dag_id", DAG_ORDER),
         )
         facts = _FileFacts.read(ctx)
         return DAGCollectionResponse(

@@ -10,7 +10,6 @@ from datetime import datetime
 
 import attrs
 from litestar import Controller, get
-from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 
 from slipstream.api.auth.guards import can_read
@@ -20,8 +19,8 @@ from slipstream.api.public.common import (
     Offset,
     OrderBy,
     call_store,
-    order_field,
-    page_limit,
+    or_404,
+    paging,
     path_int,
 )
 from slipstream.api.public.dags import BUNDLE_NAME
@@ -71,9 +70,7 @@ class ImportErrorController(Controller):
     ) -> ImportErrorCollectionResponse:
         page = call_store(
             ctx.store.list_import_errors,
-            limit=page_limit(limit),
-            offset=offset,
-            order_by=order_field(order_by, "id", IMPORT_ERROR_ORDER),
+            **paging(limit, offset, order_by, "id", IMPORT_ERROR_ORDER),
         )
         return ImportErrorCollectionResponse(
             import_errors=[import_error_response(e) for e in page.items], total_entries=page.total
@@ -81,9 +78,8 @@ class ImportErrorController(Controller):
 
     @get("/{import_error_id:str}", guards=[can_read], sync_to_thread=True)
     def get_import_error(self, ctx: Ctx, import_error_id: FromPath[str]) -> ImportErrorResponse:
-        error = ctx.store.get_import_error(path_int(import_error_id, "import_error_id"))
-        if error is None:
-            raise NotFoundException(
-                f"The ImportError with import_error_id: `{import_error_id}` was not found"
-            )
+        error = or_404(
+            ctx.store.get_import_error(path_int(import_error_id, "import_error_id")),
+            f"The ImportError with import_error_id: `{import_error_id}` was not found",
+        )
         return import_error_response(error)

@@ -24,15 +24,9 @@ from litestar.status_codes import HTTP_400_BAD_REQUEST
 
 from slipstream.api.auth.guards import can_read
 from slipstream.api.context import ApiContext
-from slipstream.api.public.common import Ctx
-from slipstream.api.public.task_instances import (
-    MapIndexQuery,
-    TaskInstanceController,
-    TryNumberPath,
-    get_ti_or_404,
-)
-from slipstream.execution.logs import log_path
-from slipstream.executors.base import TaskInstanceKey
+from slipstream.api.public.common import Ctx, MapIndexQuery, TryNumberPath
+from slipstream.api.public.task_instances import TaskInstanceController, get_ti_or_404
+from slipstream.execution.logs import read_log_chunk, try_log_path
 from slipstream.metadata.records import TaskInstance
 from slipstream.state import TaskInstanceState as TIS
 
@@ -50,12 +44,6 @@ class StructuredLogMessage:
 class TaskInstancesLogResponse:
     content: list[StructuredLogMessage]
     continuation_token: str | None
-
-
-@attrs.frozen
-class LogChunk:
-    lines: list[str]
-    offset: int  # where the next read starts
 
 
 def encode_token(offset: int) -> str:
@@ -78,21 +66,6 @@ def decode_token(token: str) -> int:
     return offset
 
 
-def read_log(path: Path, offset: int, *, whole_lines: bool) -> LogChunk:
-    """The lines from byte ``offset`` on; with ``whole_lines``, an unterminated last
-    line stays for the next read."""
-    with path.open("rb") as handle:
-        size = handle.seek(0, 2)
-        if offset > size:  # the file was replaced: start again
-            offset = 0
-        handle.seek(offset)
-        data = handle.read()
-    if whole_lines and not data.endswith(b"\n"):
-        cut = data.rfind(b"\n") + 1
-        data = data[:cut]
-    return LogChunk(data.decode("utf-8", errors="replace").splitlines(), offset + len(data))
-
-
 def _missing(ti: TaskInstance, try_number: int, path: Path, base: Path) -> str:
     if try_number < 1 or try_number > ti.try_number:
         return (
@@ -111,17 +84,11 @@ def task_log(
     ctx: ApiContext, ti: TaskInstance, try_number: int, offset: int
 ) -> TaskInstancesLogResponse:
     base = Path(ctx.config["logging.base_log_folder"])
-    key = TaskInstanceKey(
-        dag_id=ti.dag_id,
-        run_id=ti.run_id,
-        task_id=ti.task_id,
-        map_index=ti.map_index,
-        try_number=try_number,
-    )
-    path = log_path(base, key)
+    path = try_log_path(base, ti.ref, try_number)
     writing = ti.try_number == try_number and ti.state in WRITING
     try:
-        chunk = read_log(path, offset, whole_lines=writing)
+        start = offset if offset <= path.stat().st_size else 0  # 0: the file was replaced
+        text, next_offset = read_log_chunk(path, start, None, whole_lines=writing)
     except FileNotFoundError:
         message = _missing(ti, try_number, path, base) if offset == 0 else None
         content = [StructuredLogMessage(event=message)] if message else []
@@ -133,8 +100,8 @@ def task_log(
             continuation_token=encode_token(offset),
         )
     return TaskInstancesLogResponse(
-        content=[StructuredLogMessage(event=line) for line in chunk.lines],
-        continuation_token=encode_token(chunk.offset),
+        content=[StructuredLogMessage(event=line) for line in text.splitlines()],
+        continuation_token=encode_token(next_offset),
     )
 
 

@@ -9,14 +9,24 @@ from __future__ import annotations
 
 import attrs
 from litestar import Controller, delete, get, patch, post
-from litestar.exceptions import HTTPException, NotFoundException
+from litestar.exceptions import HTTPException
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_409_CONFLICT
 
 from slipstream import admin
 from slipstream.api.auth.guards import can_operate, can_read
 from slipstream.api.errors import invalid
-from slipstream.api.public.common import Ctx, Limit, Offset, OrderBy, order_field, page_limit
+from slipstream.api.public.common import (
+    Ctx,
+    Limit,
+    Offset,
+    OrderBy,
+    check_update_mask,
+    matching,
+    or_404,
+    order_field,
+    sorted_page,
+)
 from slipstream.metadata.records import DEFAULT_POOL, Pool
 
 POOL_ORDER = {"name": "name", "pool": "name", "id": "name", "slots": "slots"}
@@ -78,8 +88,8 @@ def pool_response(pool: Pool) -> PoolResponse:
     )
 
 
-def _not_found(name: str) -> NotFoundException:
-    return NotFoundException(f"The Pool with name: `{name}` was not found")
+def pool_not_found(name: str) -> str:
+    return f"The Pool with name: `{name}` was not found"
 
 
 def _check_slots(slots: int) -> int:
@@ -116,23 +126,15 @@ class PoolController(Controller):
         """Pools and how their slots are used; ``pool_name_pattern`` is a
         case-insensitive substring."""
         order = order_field(order_by, "name", POOL_ORDER)
-        found = ctx.store.list_pools()
-        if pool_name_pattern:
-            needle = pool_name_pattern.lower()
-            found = [p for p in found if needle in p.name.lower()]
-        name = order.lstrip("-")
-        found.sort(key=lambda p: (getattr(p, name), p.name), reverse=order.startswith("-"))
-        page = found[offset : offset + page_limit(limit)]
+        found = matching(ctx.store.list_pools(), pool_name_pattern, lambda p: p.name)
+        page = sorted_page(found, order, lambda p, by: (getattr(p, by), p.name), limit, offset)
         return PoolCollectionResponse(
             pools=[pool_response(p) for p in page], total_entries=len(found)
         )
 
     @get("/{pool_name:str}", guards=[can_read], sync_to_thread=True)
     def get_pool(self, ctx: Ctx, pool_name: FromPath[str]) -> PoolResponse:
-        pool = ctx.store.get_pool(pool_name)
-        if pool is None:
-            raise _not_found(pool_name)
-        return pool_response(pool)
+        return pool_response(or_404(ctx.store.get_pool(pool_name), pool_not_found(pool_name)))
 
     @post("/", guards=[can_operate], sync_to_thread=True)
     def post_pool(self, ctx: Ctx, data: JSONBody[PoolBody]) -> PoolResponse:
@@ -159,15 +161,8 @@ class PoolController(Controller):
     ) -> PoolResponse:
         """Change a pool's slots or description (null or missing: kept); a pool cannot
         be renamed."""
-        if update_mask and set(update_mask) - set(UPDATABLE):
-            raise HTTPException(
-                status_code=HTTP_400_BAD_REQUEST,
-                detail=f"update_mask can name {', '.join(UPDATABLE)}; "
-                f"not {', '.join(sorted(set(update_mask) - set(UPDATABLE)))}",
-            )
-        current = ctx.store.get_pool(pool_name)
-        if current is None:
-            raise _not_found(pool_name)
+        check_update_mask(update_mask, UPDATABLE)
+        current = or_404(ctx.store.get_pool(pool_name), pool_not_found(pool_name))
         fields = set(update_mask or UPDATABLE)
         if "pool" in fields and data.pool is not None and data.pool != pool_name:
             raise HTTPException(
@@ -190,6 +185,5 @@ class PoolController(Controller):
             raise HTTPException(
                 status_code=HTTP_400_BAD_REQUEST, detail="Default Pool can't be deleted"
             )
-        if ctx.store.get_pool(pool_name) is None:
-            raise _not_found(pool_name)
+        or_404(ctx.store.get_pool(pool_name), pool_not_found(pool_name))
         ctx.store.delete_pool(pool_name)

@@ -7,38 +7,47 @@ task instance and DAG version ids are slipstream's integer ids spelled as UUIDs.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Collection, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
 import attrs
 from litestar import Controller, Request, get, patch, post
+from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException, NotFoundException
-from litestar.params import FromPath, FromQuery, JSONBody, PathParameter, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_400_BAD_REQUEST, HTTP_409_CONFLICT
 
 from slipstream.api.auth.guards import can_edit, can_read
 from slipstream.api.context import ApiContext
 from slipstream.api.errors import invalid
+from slipstream.api.public import dag_versions
 from slipstream.api.public.common import (
+    ANY,
     MAX_INT,
+    MAX_NOTE_LEN,
     Ctx,
     Limit,
+    MapIndexPath,
+    MapIndexQuery,
     Offset,
     OrderBy,
+    TryNumberPath,
+    as_uuid,
+    aware,
     call_store,
-    order_field,
-    page_limit,
+    get_dag_or_404,
+    get_run_or_404,
+    or_404,
+    paging,
 )
-from slipstream.api.public.dags import BUNDLE_NAME, get_dag_or_404
-from slipstream.metadata.records import DagRun, DagVersion, TaskInstance, TaskInstanceRef
+from slipstream.api.public.dag_versions import VersionCache
+from slipstream.metadata.records import DagRun, TaskInstance, TaskInstanceRef
 from slipstream.scheduler.clearing import clear_task_instances
 from slipstream.scheduler.marking import MARKABLE_STATES, mark_task_instances, runs_around
 from slipstream.state import TaskInstanceState as TIS
 
-ANY = "~"  # Airflow's "every DAG" / "every run" in a path
 TI_ORDER = {
     "id": "id",
     "state": "state",
@@ -81,23 +90,6 @@ def api_state(state: TIS) -> TaskInstanceState | None:
     return None if state == TIS.NONE else TaskInstanceState(state.value)
 
 
-def as_uuid(number: int) -> str:
-    """An integer id in the UUID spelling Airflow's clients expect."""
-    return str(uuid.UUID(int=number))
-
-
-def aware(moment: datetime | None) -> datetime | None:
-    """A date from a query or body: naive ones are UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
-
-
-MapIndexPath = Annotated[int, PathParameter(ge=-1, le=MAX_INT)]
-TryNumberPath = Annotated[int, PathParameter(ge=0, le=MAX_INT)]
-MapIndexQuery = Annotated[
-    int, QueryParameter(ge=-1, le=MAX_INT, description="The map index (-1: not mapped).")
-]
 OptionalMapIndexQuery = Annotated[
     int | None,
     QueryParameter(ge=-1, le=MAX_INT, description="One map index (none: every one)."),
@@ -108,15 +100,11 @@ OptionalMapIndexQuery = Annotated[
 
 
 @attrs.frozen(kw_only=True)
-class DagVersionResponse:
-    id: str
-    version_number: int
-    dag_id: str
-    bundle_name: str | None
-    bundle_version: str | None
-    created_at: datetime
-    dag_display_name: str
-    bundle_url: str | None
+class DagVersionResponse(dag_versions.DagVersionResponse):
+    """The same record as :class:`dag_versions.DagVersionResponse`; a class of its own
+    only so that the OpenAPI document keeps the schema names it has had since there
+    were two (``task_instances_DagVersionResponse`` beside
+    ``dag_versions_DagVersionResponse``). Merging them renames those schemas."""
 
 
 @attrs.frozen(kw_only=True)
@@ -256,14 +244,13 @@ class ClearTaskInstancesBody:
 # -- building responses --------------------------------------------------------------------
 
 
-class Lookups:
-    """Runs and DAG versions that the task instances of one response refer to, each
-    read once."""
+class Lookups(VersionCache):
+    """Runs, notes and DAG versions that the task instances of one response refer to,
+    each read once."""
 
     def __init__(self, ctx: ApiContext) -> None:
-        self._ctx = ctx
+        super().__init__(ctx, DagVersionResponse)
         self._runs: dict[tuple[str, str], DagRun | None] = {}
-        self._versions: dict[int, DagVersion | None] = {}
         self._notes: dict[int, str] = {}
         self._noted: set[int] = set()
 
@@ -284,28 +271,9 @@ class Lookups:
             self._runs[key] = self._ctx.store.get_dag_run(dag_id, run_id)
         return self._runs[key]
 
-    def version(self, version_id: int | None) -> DagVersionResponse | None:
-        if version_id is None:
-            return None
-        if version_id not in self._versions:
-            self._versions[version_id] = self._ctx.store.get_dag_version_by_id(version_id)
-        found = self._versions[version_id]
-        if found is None:
-            return None
-        return DagVersionResponse(
-            id=as_uuid(found.id),
-            version_number=found.version_number,
-            dag_id=found.dag_id,
-            bundle_name=BUNDLE_NAME,
-            bundle_version=None,
-            created_at=found.created_at,
-            dag_display_name=found.dag_id,
-            bundle_url=None,
-        )
 
-
-def _common(ti: TaskInstance, lookups: Lookups) -> dict[str, Any]:
-    """The fields a task instance and a try of it share."""
+def ti_fields(ti: TaskInstance, versions: VersionCache) -> dict[str, Any]:
+    """The fields a task instance and a try of it share (also in a run clear's dry run)."""
     return {
         "task_id": ti.task_id,
         "dag_id": ti.dag_id,
@@ -332,7 +300,7 @@ def _common(ti: TaskInstance, lookups: Lookups) -> dict[str, Any]:
         "pid": ti.pid,
         "executor": ti.executor,
         "executor_config": "{}",
-        "dag_version": lookups.version(ti.dag_version_id),
+        "dag_version": versions.response(ti.dag_version_id),
     }
 
 
@@ -347,7 +315,7 @@ def ti_response(ti: TaskInstance, lookups: Lookups) -> TaskInstanceResponse:
         rendered_fields=dict(ti.rendered_fields or {}),
         trigger=None,
         triggerer_job=None,
-        **_common(ti, lookups),
+        **ti_fields(ti, lookups),
     )
 
 
@@ -363,7 +331,7 @@ def ti_collection(
 
 
 def history_response(ti: TaskInstance, lookups: Lookups) -> TaskInstanceHistoryResponse:
-    return TaskInstanceHistoryResponse(**_common(ti, lookups))
+    return TaskInstanceHistoryResponse(**ti_fields(ti, lookups))
 
 
 # -- lookups that answer 404 ---------------------------------------------------------------
@@ -403,16 +371,6 @@ def _has_mapped(ctx: ApiContext, dag_id: str, run_id: str, task_id: str) -> bool
     return page.total > 0
 
 
-def get_run_or_404(ctx: ApiContext, dag_id: str, run_id: str) -> DagRun:
-    get_dag_or_404(ctx, dag_id)
-    run = ctx.store.get_dag_run(dag_id, run_id)
-    if run is None:
-        raise NotFoundException(
-            f"The DagRun with dag_id: `{dag_id}` and run_id: `{run_id}` was not found"
-        )
-    return run
-
-
 def parse_states(values: Collection[str | None] | None) -> list[TIS]:
     """Airflow's ``state`` filter: a state name, or ``none``/null for not yet scheduled."""
     states: list[TIS] = []
@@ -435,57 +393,8 @@ def _bounds(low: float | None, high: float | None, name: str) -> None:
         raise invalid(f"{name}_gte is after {name}_lte: nothing can match", field=f"{name}_gte")
 
 
-def _list(
-    ctx: ApiContext,
-    *,
-    dag_ids: Collection[str] = (),
-    run_ids: Collection[str] = (),
-    task_ids: Collection[str] = (),
-    states: Collection[TIS] = (),
-    pools: Collection[str] = (),
-    queues: Collection[str] = (),
-    executors: Collection[str] = (),
-    map_indexes: Collection[int] = (),
-    mapped: bool | None = None,
-    start_date_gte: datetime | None = None,
-    start_date_lte: datetime | None = None,
-    end_date_gte: datetime | None = None,
-    end_date_lte: datetime | None = None,
-    duration_gte: float | None = None,
-    duration_lte: float | None = None,
-    limit: int,
-    offset: int,
-    order_by: list[str] | str | None,
-) -> TaskInstanceCollectionResponse:
-    if any(not -1 <= index <= MAX_INT for index in map_indexes):
-        raise invalid(f"map indexes are between -1 and {MAX_INT}", field="map_index")
-    page = call_store(
-        ctx.store.list_task_instances,
-        dag_ids=dag_ids,
-        run_ids=run_ids,
-        task_ids=task_ids,
-        states=states,
-        pools=pools,
-        queues=queues,
-        executors=executors,
-        map_indexes=map_indexes,
-        mapped=mapped,
-        placeholders=False,
-        start_date_gte=aware(start_date_gte),
-        start_date_lte=aware(start_date_lte),
-        end_date_gte=aware(end_date_gte),
-        end_date_lte=aware(end_date_lte),
-        duration_gte=duration_gte,
-        duration_lte=duration_lte,
-        limit=page_limit(limit),
-        offset=offset,
-        order_by=order_field(order_by, "map_index", TI_ORDER),
-    )
-    return ti_collection(ctx, page.items, page.total)
-
-
-# ``state`` is a name Litestar reserves for the application state: the handler's
-# parameter is ``states``, the query key is Airflow's ``state``.
+# ``state`` is a name Litestar reserves for the application state: the parameter is
+# ``states``, the query key is Airflow's ``state``.
 StateFilter = Annotated[
     list[str] | None,
     QueryParameter(name="state", description="Only these states (``none``: not scheduled)."),
@@ -495,9 +404,106 @@ MapIndexes = Annotated[
 ]
 
 
+@attrs.frozen(kw_only=True)
+class TIFilter:
+    """A listing's filters and page as the query string or a batch body gives them;
+    :func:`_list` checks them."""
+
+    states: Collection[str | None] = ()
+    pools: Collection[str] = ()
+    queues: Collection[str] = ()
+    executors: Collection[str] = ()
+    map_indexes: Collection[int] = ()
+    start_date_gte: datetime | None = None
+    start_date_lte: datetime | None = None
+    end_date_gte: datetime | None = None
+    end_date_lte: datetime | None = None
+    duration_gte: float | None = None
+    duration_lte: float | None = None
+    limit: int
+    offset: int
+    order_by: list[str] | str | None = None
+
+
+def query_filter(
+    states: StateFilter = None,
+    pool: FromQuery[list[str] | None] = None,
+    queue: FromQuery[list[str] | None] = None,
+    executor: FromQuery[list[str] | None] = None,
+    map_index: MapIndexes = None,
+    start_date_gte: FromQuery[datetime | None] = None,
+    start_date_lte: FromQuery[datetime | None] = None,
+    end_date_gte: FromQuery[datetime | None] = None,
+    end_date_lte: FromQuery[datetime | None] = None,
+    duration_gte: FromQuery[float | None] = None,
+    duration_lte: FromQuery[float | None] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    order_by: OrderBy = None,
+) -> TIFilter:
+    """The query parameters the listing routes share (the dependency ``filters``)."""
+    return TIFilter(
+        states=states or (),
+        pools=pool or (),
+        queues=queue or (),
+        executors=executor or (),
+        map_indexes=map_index or (),
+        start_date_gte=start_date_gte,
+        start_date_lte=start_date_lte,
+        end_date_gte=end_date_gte,
+        end_date_lte=end_date_lte,
+        duration_gte=duration_gte,
+        duration_lte=duration_lte,
+        limit=limit,
+        offset=offset,
+        order_by=order_by,
+    )
+
+
+# Handlers take ``filters: FiltersFromQuery``: the controller provides it by query_filter.
+FiltersFromQuery = NamedDependency[TIFilter]
+
+
+def _list(
+    ctx: ApiContext,
+    where: TIFilter,
+    *,
+    dag_ids: Collection[str] = (),
+    run_ids: Collection[str] = (),
+    task_ids: Collection[str] = (),
+    mapped: bool | None = None,
+) -> TaskInstanceCollectionResponse:
+    _bounds(where.duration_gte, where.duration_lte, "duration")
+    states = parse_states(where.states)
+    if any(not -1 <= index <= MAX_INT for index in where.map_indexes):
+        raise invalid(f"map indexes are between -1 and {MAX_INT}", field="map_index")
+    page = call_store(
+        ctx.store.list_task_instances,
+        dag_ids=dag_ids,
+        run_ids=run_ids,
+        task_ids=task_ids,
+        states=states,
+        pools=where.pools,
+        queues=where.queues,
+        executors=where.executors,
+        map_indexes=where.map_indexes,
+        mapped=mapped,
+        placeholders=False,
+        start_date_gte=aware(where.start_date_gte),
+        start_date_lte=aware(where.start_date_lte),
+        end_date_gte=aware(where.end_date_gte),
+        end_date_lte=aware(where.end_date_lte),
+        duration_gte=where.duration_gte,
+        duration_lte=where.duration_lte,
+        **paging(where.limit, where.offset, where.order_by, "map_index", TI_ORDER),
+    )
+    return ti_collection(ctx, page.items, page.total)
+
+
 class TaskInstanceController(Controller):
     path = "/dags/{dag_id:str}/dagRuns/{dag_run_id:str}/taskInstances"
     tags = ["Task Instance"]
+    dependencies = {"filters": Provide(query_filter, sync_to_thread=False)}
 
     @get("/", guards=[can_read], sync_to_thread=True)
     def get_task_instances(
@@ -506,20 +512,8 @@ class TaskInstanceController(Controller):
         dag_id: FromPath[str],
         dag_run_id: FromPath[str],
         task_id: FromQuery[str | None] = None,
-        states: StateFilter = None,
-        pool: FromQuery[list[str] | None] = None,
-        queue: FromQuery[list[str] | None] = None,
-        executor: FromQuery[list[str] | None] = None,
-        map_index: MapIndexes = None,
-        start_date_gte: FromQuery[datetime | None] = None,
-        start_date_lte: FromQuery[datetime | None] = None,
-        end_date_gte: FromQuery[datetime | None] = None,
-        end_date_lte: FromQuery[datetime | None] = None,
-        duration_gte: FromQuery[float | None] = None,
-        duration_lte: FromQuery[float | None] = None,
-        limit: Limit = 50,
-        offset: Offset = 0,
-        order_by: OrderBy = None,
+        *,
+        filters: FiltersFromQuery,
     ) -> TaskInstanceCollectionResponse:
         """Task instances of one run; ``~`` as ``dag_id`` and/or ``dag_run_id`` lists
         them across DAGs and runs. Filters combine; list filters match any value."""
@@ -527,26 +521,12 @@ class TaskInstanceController(Controller):
             get_dag_or_404(ctx, dag_id)
             if dag_run_id != ANY:
                 get_run_or_404(ctx, dag_id, dag_run_id)
-        _bounds(duration_gte, duration_lte, "duration")
         return _list(
             ctx,
+            filters,
             dag_ids=[] if dag_id == ANY else [dag_id],
             run_ids=[] if dag_run_id == ANY else [dag_run_id],
             task_ids=[task_id] if task_id else [],
-            states=parse_states(states),
-            pools=pool or (),
-            queues=queue or (),
-            executors=executor or (),
-            map_indexes=map_index or (),
-            start_date_gte=start_date_gte,
-            start_date_lte=start_date_lte,
-            end_date_gte=end_date_gte,
-            end_date_lte=end_date_lte,
-            duration_gte=duration_gte,
-            duration_lte=duration_lte,
-            limit=limit,
-            offset=offset,
-            order_by=order_by,
         )
 
     @post("/list", guards=[can_read], sync_to_thread=True, status_code=HTTP_200_OK)
@@ -566,13 +546,8 @@ class TaskInstanceController(Controller):
                 field="dag_id" if dag_id != ANY else "dag_run_id",
                 source="path",
             )
-        _bounds(data.duration_gte, data.duration_lte, "duration")
-        return _list(
-            ctx,
-            dag_ids=data.dag_ids or (),
-            run_ids=data.dag_run_ids or (),
-            task_ids=data.task_ids or (),
-            states=parse_states(data.state),
+        where = TIFilter(
+            states=data.state or (),
             pools=data.pool or (),
             queues=data.queue or (),
             executors=data.executor or (),
@@ -585,6 +560,13 @@ class TaskInstanceController(Controller):
             limit=data.page_limit,
             offset=data.page_offset,
             order_by=data.order_by,
+        )
+        return _list(
+            ctx,
+            where,
+            dag_ids=data.dag_ids or (),
+            run_ids=data.dag_run_ids or (),
+            task_ids=data.task_ids or (),
         )
 
     @get("/{task_id:str}", guards=[can_read], sync_to_thread=True)
@@ -613,49 +595,17 @@ class TaskInstanceController(Controller):
         dag_id: FromPath[str],
         dag_run_id: FromPath[str],
         task_id: FromPath[str],
-        states: StateFilter = None,
-        pool: FromQuery[list[str] | None] = None,
-        queue: FromQuery[list[str] | None] = None,
-        executor: FromQuery[list[str] | None] = None,
-        map_index: MapIndexes = None,
-        start_date_gte: FromQuery[datetime | None] = None,
-        start_date_lte: FromQuery[datetime | None] = None,
-        end_date_gte: FromQuery[datetime | None] = None,
-        end_date_lte: FromQuery[datetime | None] = None,
-        duration_gte: FromQuery[float | None] = None,
-        duration_lte: FromQuery[float | None] = None,
-        limit: Limit = 50,
-        offset: Offset = 0,
-        order_by: OrderBy = None,
+        filters: FiltersFromQuery,
     ) -> TaskInstanceCollectionResponse:
         """The expanded task instances (map index >= 0) of one mapped task."""
-        get_run_or_404(ctx, dag_id, dag_run_id)
+        get_run_or_404(ctx, dag_id, dag_run_id, dag_first=True)
         if not _has_mapped(ctx, dag_id, dag_run_id, task_id):
             raise NotFoundException(
                 f"Task id {task_id} not found or has no mapped task instances in run "
                 f"`{dag_run_id}` of Dag `{dag_id}`"
             )
-        _bounds(duration_gte, duration_lte, "duration")
         return _list(
-            ctx,
-            dag_ids=[dag_id],
-            run_ids=[dag_run_id],
-            task_ids=[task_id],
-            mapped=True,
-            states=parse_states(states),
-            pools=pool or (),
-            queues=queue or (),
-            executors=executor or (),
-            map_indexes=map_index or (),
-            start_date_gte=start_date_gte,
-            start_date_lte=start_date_lte,
-            end_date_gte=end_date_gte,
-            end_date_lte=end_date_lte,
-            duration_gte=duration_gte,
-            duration_lte=duration_lte,
-            limit=limit,
-            offset=offset,
-            order_by=order_by,
+            ctx, filters, dag_ids=[dag_id], run_ids=[dag_run_id], task_ids=[task_id], mapped=True
         )
 
     # -- tries ---------------------------------------------------------------------------
@@ -809,9 +759,6 @@ def _try(
 PATCHABLE = ("new_state", "note")
 
 
-MAX_NOTE_LEN = 1000  # Airflow's limit
-
-
 def check_note(note: str | None) -> None:
     if note is not None and len(note) > MAX_NOTE_LEN:
         raise invalid(
@@ -866,7 +813,7 @@ def _patch(
             field="new_state",
             source="body",
         )
-    get_run_or_404(ctx, dag_id, run_id)
+    get_run_or_404(ctx, dag_id, run_id, dag_first=True)
     if map_index is None:
         named = _task_tis(ctx, dag_id, run_id, task_id)
     else:
@@ -974,9 +921,10 @@ def post_clear_task_instances(
         )
     run_ids: list[str] = []
     if data.dag_run_id is not None:
-        run = ctx.store.get_dag_run(dag_id, data.dag_run_id)
-        if run is None:
-            raise NotFoundException(f"Dag Run id {data.dag_run_id} not found in dag {dag_id}")
+        run = or_404(
+            ctx.store.get_dag_run(dag_id, data.dag_run_id),
+            f"Dag Run id {data.dag_run_id} not found in dag {dag_id}",
+        )
         around = runs_around(ctx.store, run, past=data.include_past, future=data.include_future)
         run_ids = [r.run_id for r in around]
     task_ids, map_indexes = _task_selection(data.task_ids)

@@ -8,14 +8,11 @@ from typing import Any
 
 import attrs
 from litestar import Controller, get
-from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromPath, FromQuery
-from litestar.status_codes import HTTP_400_BAD_REQUEST
 
 from slipstream.api.auth.guards import can_read
 from slipstream.api.context import ApiContext
-from slipstream.api.public.common import Ctx
-from slipstream.api.public.dags import get_dag_or_404
+from slipstream.api.public.common import Ctx, get_dag_or_404, or_404, order_refused
 from slipstream.api.public.serialized import params_response, time_delta
 from slipstream.serialized_dag import SerializedDag, SerializedTask, deserialize_dag
 
@@ -99,9 +96,9 @@ def task_response(task: SerializedTask) -> TaskResponse:
 
 def _latest(ctx: ApiContext, dag_id: str) -> SerializedDag:
     get_dag_or_404(ctx, dag_id)
-    version = ctx.store.get_dag_version(dag_id)
-    if version is None:
-        raise NotFoundException(f"The Dag with ID: `{dag_id}` was not found")
+    version = or_404(
+        ctx.store.get_dag_version(dag_id), f"The Dag with ID: `{dag_id}` was not found"
+    )
     return deserialize_dag(version.serialized)
 
 
@@ -135,18 +132,14 @@ class TaskController(Controller):
         """Every task of the DAG's latest version, ordered by any plain attribute."""
         name = order_by.lstrip("-")
         if name not in TASK_ORDER:
-            raise HTTPException(
-                status_code=HTTP_400_BAD_REQUEST,
-                detail=f"Ordering with '{name}' is disallowed or the attribute does not exist "
-                f"on the model; choose one of {', '.join(sorted(TASK_ORDER))}",
-            )
+            raise order_refused(name, TASK_ORDER)
         tasks = [task_response(task) for task in _latest(ctx, dag_id).tasks.values()]
         tasks.sort(key=_sort_key(name), reverse=order_by.startswith("-"))
         return TaskCollectionResponse(tasks=tasks, total_entries=len(tasks))
 
     @get("/{task_id:str}", guards=[can_read], sync_to_thread=True)
     def get_task(self, ctx: Ctx, dag_id: FromPath[str], task_id: FromPath[str]) -> TaskResponse:
-        task = _latest(ctx, dag_id).tasks.get(task_id)
-        if task is None:
-            raise NotFoundException(f"Task with id {task_id} was not found")
+        task = or_404(
+            _latest(ctx, dag_id).tasks.get(task_id), f"Task with id {task_id} was not found"
+        )
         return task_response(task)

@@ -13,14 +13,22 @@ from typing import Any
 
 import attrs
 from litestar import Controller, Request, delete, get, patch, post
-from litestar.exceptions import HTTPException, NotFoundException
+from litestar.exceptions import HTTPException
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_409_CONFLICT
 
 from slipstream.api.auth.guards import can_admin
 from slipstream.api.auth.passwords import hash_password
 from slipstream.api.errors import invalid
-from slipstream.api.public.common import Ctx, Limit, Offset, OrderBy, order_field, page_limit
+from slipstream.api.public.common import (
+    Ctx,
+    Limit,
+    Offset,
+    OrderBy,
+    or_404,
+    order_field,
+    sorted_page,
+)
 from slipstream.metadata.records import USER_ROLES, User
 
 MAX_USERNAME_LEN = 250
@@ -79,8 +87,8 @@ def user_response(user: User) -> UserResponse:
     )
 
 
-def _not_found(username: str) -> NotFoundException:
-    return NotFoundException(f"The User with username: `{username}` was not found")
+def user_not_found(username: str) -> str:
+    return f"The User with username: `{username}` was not found"
 
 
 def _check_role(role: str) -> None:
@@ -114,22 +122,20 @@ class UserController(Controller):
     ) -> UserCollectionResponse:
         order = order_field(order_by, "username", USER_ORDER)
         found = list(ctx.store.list_users(limit=None).items)
-        name = order.lstrip("-")
-        found.sort(
-            key=lambda u: (getattr(u, name) is None, str(getattr(u, name) or ""), u.username),
-            reverse=order.startswith("-"),
+        page = sorted_page(
+            found,
+            order,
+            lambda u, by: (getattr(u, by) is None, str(getattr(u, by) or ""), u.username),
+            limit,
+            offset,
         )
-        page = found[offset : offset + page_limit(limit)]
         return UserCollectionResponse(
             users=[user_response(u) for u in page], total_entries=len(found)
         )
 
     @get("/{username:str}", sync_to_thread=True)
     def get_user(self, ctx: Ctx, username: FromPath[str]) -> UserResponse:
-        user = ctx.store.get_user(username)
-        if user is None:
-            raise _not_found(username)
-        return user_response(user)
+        return user_response(or_404(ctx.store.get_user(username), user_not_found(username)))
 
     @post("/", sync_to_thread=True)
     def post_user(self, ctx: Ctx, data: JSONBody[UserBody]) -> UserResponse:
@@ -165,8 +171,7 @@ class UserController(Controller):
         data: JSONBody[UserPatchBody],
     ) -> UserResponse:
         """Change a user's role, password, email or active flag (null: unchanged)."""
-        if ctx.store.get_user(username) is None:
-            raise _not_found(username)
+        or_404(ctx.store.get_user(username), user_not_found(username))
         if data.role is not None:
             _check_role(data.role)
         if username == _caller(request) and (
@@ -197,6 +202,5 @@ class UserController(Controller):
                 status_code=HTTP_400_BAD_REQUEST,
                 detail="You cannot delete yourself: ask another admin",
             )
-        if ctx.store.get_user(username) is None:
-            raise _not_found(username)
+        or_404(ctx.store.get_user(username), user_not_found(username))
         ctx.store.delete_user(username)

@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 import msgspec
 from litestar import Controller, delete, get, patch, post
-from litestar.exceptions import HTTPException, NotFoundException
+from litestar.exceptions import HTTPException
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_409_CONFLICT
 
@@ -21,7 +21,17 @@ from slipstream import admin
 from slipstream.api.auth.guards import can_operate
 from slipstream.api.context import ApiContext
 from slipstream.api.errors import invalid
-from slipstream.api.public.common import Ctx, Limit, Offset, OrderBy, order_field, page_limit
+from slipstream.api.public.common import (
+    Ctx,
+    Limit,
+    Offset,
+    OrderBy,
+    check_update_mask,
+    matching,
+    or_404,
+    order_field,
+    sorted_page,
+)
 from slipstream.metadata.records import Variable
 
 VARIABLE_ORDER = {"key": "key", "id": "key", "description": "description"}
@@ -109,8 +119,8 @@ def variable_response(var: Variable) -> VariableResponse:
     )
 
 
-def _not_found(key: str) -> NotFoundException:
-    return NotFoundException(f"The Variable with key: `{key}` was not found")
+def _not_found(key: str) -> str:
+    return f"The Variable with key: `{key}` was not found"
 
 
 def _checked(body: VariableBody, where: str = "body") -> tuple[str, str]:
@@ -155,23 +165,19 @@ class VariableController(Controller):
         """Variables, by key unless ``order_by`` says otherwise; ``variable_key_pattern``
         is a case-insensitive substring."""
         order = order_field(order_by, "key", VARIABLE_ORDER)
-        found = list(ctx.store.list_variables(limit=None).items)
-        if variable_key_pattern:
-            needle = variable_key_pattern.lower()
-            found = [v for v in found if needle in v.key.lower()]
-        name = order.lstrip("-")
-        found.sort(key=lambda v: (getattr(v, name) or "", v.key), reverse=order.startswith("-"))
-        page = found[offset : offset + page_limit(limit)]
+        found = matching(
+            ctx.store.list_variables(limit=None).items, variable_key_pattern, lambda v: v.key
+        )
+        page = sorted_page(found, order, lambda v, by: (getattr(v, by) or "", v.key), limit, offset)
         return VariableCollectionResponse(
             variables=[variable_response(v) for v in page], total_entries=len(found)
         )
 
     @get("/{variable_key:str}", sync_to_thread=True)
     def get_variable(self, ctx: Ctx, variable_key: FromPath[str]) -> VariableResponse:
-        var = ctx.store.get_variable(variable_key)
-        if var is None:
-            raise _not_found(variable_key)
-        return variable_response(var)
+        return variable_response(
+            or_404(ctx.store.get_variable(variable_key), _not_found(variable_key))
+        )
 
     @post("/", sync_to_thread=True)
     def post_variable(self, ctx: Ctx, data: JSONBody[VariableBody]) -> VariableResponse:
@@ -199,15 +205,8 @@ class VariableController(Controller):
                 status_code=HTTP_400_BAD_REQUEST,
                 detail="Invalid body, key from request body doesn't match uri parameter",
             )
-        if update_mask and set(update_mask) - set(UPDATABLE):
-            raise HTTPException(
-                status_code=HTTP_400_BAD_REQUEST,
-                detail=f"update_mask can name {', '.join(UPDATABLE)}; "
-                f"not {', '.join(sorted(set(update_mask) - set(UPDATABLE)))}",
-            )
-        current = ctx.store.get_variable(variable_key)
-        if current is None:
-            raise _not_found(variable_key)
+        check_update_mask(update_mask, UPDATABLE)
+        current = or_404(ctx.store.get_variable(variable_key), _not_found(variable_key))
         fields = set(update_mask or UPDATABLE)
         if "value" in fields:
             _checked(data)
@@ -215,8 +214,7 @@ class VariableController(Controller):
 
     @delete("/{variable_key:str}", sync_to_thread=True)
     def delete_variable(self, ctx: Ctx, variable_key: FromPath[str]) -> None:
-        if ctx.store.get_variable(variable_key) is None:
-            raise _not_found(variable_key)
+        or_404(ctx.store.get_variable(variable_key), _not_found(variable_key))
         ctx.store.delete_variable(variable_key)
 
     @patch("/", sync_to_thread=True)
@@ -265,7 +263,7 @@ def _bulk_update(
         current = ctx.store.get_variable(body.key)
         if current is None:
             if action.action_on_non_existence == BulkActionNotOnExistence.FAIL:
-                _error(outcome, f"The Variable with key: `{body.key}` was not found", 404)
+                _error(outcome, _not_found(body.key), 404)
             continue
         try:
             if "value" in fields:
@@ -284,7 +282,7 @@ def _bulk_delete(
         key = entity if isinstance(entity, str) else entity.key
         if ctx.store.get_variable(key) is None:
             if action.action_on_non_existence == BulkActionNotOnExistence.FAIL:
-                _error(outcome, f"The Variable with key: `{key}` was not found", 404)
+                _error(outcome, _not_found(key), 404)
             continue
         ctx.store.delete_variable(key)
         outcome.success.append(key)

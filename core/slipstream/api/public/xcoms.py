@@ -13,26 +13,25 @@ from typing import Annotated, Any
 
 import attrs
 from litestar import Controller, get
-from litestar.exceptions import HTTPException, NotFoundException
+from litestar.exceptions import HTTPException
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.status_codes import HTTP_400_BAD_REQUEST
 
 from slipstream.api.auth.guards import can_read
 from slipstream.api.public.common import (
+    ANY,
     MAX_INT,
     Ctx,
     Limit,
+    MapIndexQuery,
     Offset,
     OrderBy,
+    get_run_or_404,
+    or_404,
     order_field,
     page_limit,
 )
-from slipstream.api.public.task_instances import (
-    ANY,
-    MapIndexQuery,
-    TaskInstanceController,
-    get_run_or_404,
-)
+from slipstream.api.public.task_instances import TaskInstanceController
 from slipstream.metadata.records import DagRun, TaskInstanceRef, XCom
 
 XCOM_ORDER = {
@@ -123,7 +122,7 @@ class XComController(Controller):
     ) -> XComCollectionResponse:
         """The XComs of a task instance (``~`` as ``task_id``: of every task of the run)."""
         _one_run_only(dag_id, dag_run_id)
-        run = get_run_or_404(ctx, dag_id, dag_run_id)
+        run = get_run_or_404(ctx, dag_id, dag_run_id, dag_first=True)
         found = ctx.store.list_xcoms(
             dag_id, dag_run_id, task_id=None if task_id == ANY else task_id, key=xcom_key
         )
@@ -154,13 +153,13 @@ class XComController(Controller):
     ) -> XComResponseNative | XComResponseString:
         """One XCom's value: as JSON, or with ``stringify`` as Python's ``str()`` of it."""
         _one_run_only(dag_id, dag_run_id)
-        run = get_run_or_404(ctx, dag_id, dag_run_id)
+        run = get_run_or_404(ctx, dag_id, dag_run_id, dag_first=True)
         ref = TaskInstanceRef(
             dag_id=dag_id, run_id=dag_run_id, task_id=task_id, map_index=map_index
         )
-        xcom = ctx.store.get_xcom(ref, xcom_key)
-        if xcom is None:
-            raise NotFoundException(f"XCom entry with key: `{xcom_key}` not found")
+        xcom = or_404(
+            ctx.store.get_xcom(ref, xcom_key), f"XCom entry with key: `{xcom_key}` not found"
+        )
         if stringify:
             text = None if xcom.value is None else str(xcom.value)
             return XComResponseString(value=text, **_fields(xcom, run))

@@ -11,14 +11,15 @@ from typing import Any
 
 import attrs
 from litestar import Controller, Request, Response, delete, get, patch, post
-from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK
 
 from slipstream.api.auth.guards import can_admin, can_operate
 from slipstream.api.auth.passwords import check_password_strength, hash_password
 from slipstream.api.errors import invalid
-from slipstream.api.public.common import Ctx
+from slipstream.api.public.common import Ctx, or_404
+from slipstream.api.public.pools import pool_not_found
+from slipstream.api.public.users import user_not_found
 from slipstream.api.ui.render import page, principal
 from slipstream.errors import AlreadyExistsError, StoreError
 from slipstream.metadata.records import DEFAULT_POOL, USER_ROLES, Connection
@@ -132,6 +133,11 @@ def _blank(value: str | None) -> str | None:
     return value if value not in (None, "") else None
 
 
+def _check_role(role: str) -> None:
+    if role not in USER_ROLES:
+        raise invalid(f"role must be one of {', '.join(USER_ROLES)}", field="role", source="body")
+
+
 class AdminActions(Controller):
     path = "/"
     include_in_schema = False
@@ -197,8 +203,7 @@ class AdminActions(Controller):
 
     @delete("/pools/{name:str}", guards=[can_operate], status_code=HTTP_200_OK, sync_to_thread=True)
     def delete_pool(self, ctx: Ctx, name: FromPath[str]) -> dict[str, Any]:
-        if ctx.store.get_pool(name) is None:
-            raise NotFoundException(f"The Pool with name: `{name}` was not found")
+        or_404(ctx.store.get_pool(name), pool_not_found(name))
         try:
             ctx.store.delete_pool(name)
         except StoreError as exc:
@@ -208,10 +213,7 @@ class AdminActions(Controller):
     @post("/users", guards=[can_admin], status_code=HTTP_200_OK, sync_to_thread=True)
     def create_user(self, ctx: Ctx, data: JSONBody[NewUserBody]) -> dict[str, Any]:
         username = _name(data.username, "username", "username")
-        if data.role not in USER_ROLES:
-            raise invalid(
-                f"role must be one of {', '.join(USER_ROLES)}", field="role", source="body"
-            )
+        _check_role(data.role)
         try:
             check_password_strength(data.password)
         except ValueError as exc:
@@ -234,12 +236,9 @@ class AdminActions(Controller):
         username: FromPath[str],
         data: JSONBody[UserPatchBody],
     ) -> dict[str, Any]:
-        if ctx.store.get_user(username) is None:
-            raise NotFoundException(f"The User with username: `{username}` was not found")
-        if data.role is not None and data.role not in USER_ROLES:
-            raise invalid(
-                f"role must be one of {', '.join(USER_ROLES)}", field="role", source="body"
-            )
+        or_404(ctx.store.get_user(username), user_not_found(username))
+        if data.role is not None:
+            _check_role(data.role)
         who = principal(request)
         if (
             who is not None
@@ -267,7 +266,6 @@ class AdminActions(Controller):
         who = principal(request)
         if who is not None and who.name == username:
             raise invalid("you cannot delete yourself", field="username", source="path")
-        if ctx.store.get_user(username) is None:
-            raise NotFoundException(f"The User with username: `{username}` was not found")
+        or_404(ctx.store.get_user(username), user_not_found(username))
         ctx.store.delete_user(username)
         return {"deleted": username}

@@ -8,22 +8,22 @@ every action needs the user role (and, with a session cookie, the CSRF header).
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 import attrs
 from litestar import Controller, get, post
-from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.exceptions import HTTPException, ValidationException
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_409_CONFLICT
 
 from slipstream.api.auth.guards import can_edit, can_read
 from slipstream.api.errors import invalid
-from slipstream.api.public.common import Ctx
+from slipstream.api.public.common import Ctx, get_dag_or_404, get_run_or_404, or_404
 from slipstream.api.ui import views
-from slipstream.api.ui.pages import dag_or_404, run_or_404
 from slipstream.errors import AlreadyExistsError
-from slipstream.executors.base import TaskInstanceKey
+from slipstream.execution.logs import read_log_chunk, try_log_path
 from slipstream.metadata.records import TaskInstance, TaskInstanceRef
 from slipstream.scheduler.clearing import clear_task_instances
 from slipstream.scheduler.marking import mark_dag_run, mark_task_instances
@@ -77,6 +77,20 @@ def _actions_result(tis: Any, dry_run: bool) -> dict[str, Any]:
     return {"task_instances": items, "count": len(items), "dry_run": dry_run}
 
 
+def _marked(mark: Callable[[], Iterable[TaskInstance]], dry_run: bool) -> dict[str, Any]:
+    """What a marking changed (or would, with ``dry_run``); a refused one is a 422."""
+    try:
+        changed = mark()
+    except (ValueError, IllegalTransition) as exc:
+        raise invalid(str(exc), field="state", source="body") from None
+    return _actions_result(changed, dry_run)
+
+
+def _ti_or_404(ctx: Ctx, dag_id: str, run_id: str, task_id: str, map_index: int) -> TaskInstance:
+    ref = TaskInstanceRef(dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index)
+    return or_404(ctx.store.get_task_instance(ref), "The task instance was not found")
+
+
 class UiDataController(Controller):
     path = "/dags"
     include_in_schema = False
@@ -91,7 +105,7 @@ class UiDataController(Controller):
         self, ctx: Ctx, dag_id: FromPath[str], run_id: FromQuery[list[str] | None] = None
     ) -> dict[str, Any]:
         """Newest runs and the task states of ``run_id`` (the runs the page shows active)."""
-        dag_or_404(ctx.store, dag_id)
+        get_dag_or_404(ctx, dag_id)
         return views.grid_status(ctx.store, dag_id, run_id or [])
 
     @get(
@@ -107,10 +121,7 @@ class UiDataController(Controller):
         task_id: FromPath[str],
         map_index: FromQuery[int] = -1,
     ) -> dict[str, Any]:
-        ref = TaskInstanceRef(dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index)
-        ti = ctx.store.get_task_instance(ref)
-        if ti is None:
-            raise NotFoundException("The task instance was not found")
+        ti = _ti_or_404(ctx, dag_id, run_id, task_id, map_index)
         return {**_ti_json(ti), "finished": ti.state.finished}
 
     @get(
@@ -130,24 +141,10 @@ class UiDataController(Controller):
     ) -> dict[str, Any]:
         """The log of one try from byte ``offset``; ``done`` once the try has ended and
         all of it was read, so the page stops polling."""
-        from slipstream.execution.logs import log_path, read_log_chunk
-
         if try_number < 1 or offset < 0:
             raise invalid("try_number must be >= 1 and offset >= 0", field="try_number")
-        ref = TaskInstanceRef(dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index)
-        ti = ctx.store.get_task_instance(ref)
-        if ti is None:
-            raise NotFoundException("The task instance was not found")
-        path = log_path(
-            Path(ctx.config["logging.base_log_folder"]),
-            TaskInstanceKey(
-                dag_id=dag_id,
-                run_id=run_id,
-                task_id=task_id,
-                map_index=map_index,
-                try_number=try_number,
-            ),
-        )
+        ti = _ti_or_404(ctx, dag_id, run_id, task_id, map_index)
+        path = try_log_path(ctx.config["logging.base_log_folder"], ti.ref, try_number)
         text, next_offset = read_log_chunk(path, offset)
         live = try_number == ti.try_number and ti.state in LIVE_STATES
         exists = path.exists()
@@ -170,7 +167,7 @@ class UiActionController(Controller):
     def set_paused(
         self, ctx: Ctx, dag_id: FromPath[str], data: JSONBody[PausedBody]
     ) -> dict[str, Any]:
-        dag_or_404(ctx.store, dag_id)
+        get_dag_or_404(ctx, dag_id)
         dag = ctx.store.set_dag_paused(dag_id, data.is_paused)
         return {"dag_id": dag.dag_id, "is_paused": dag.is_paused}
 
@@ -179,7 +176,7 @@ class UiActionController(Controller):
         self, ctx: Ctx, dag_id: FromPath[str], data: JSONBody[TriggerBody]
     ) -> dict[str, Any]:
         """Validate each param for inline messages, then trigger (which checks again)."""
-        dag_or_404(ctx.store, dag_id)
+        get_dag_or_404(ctx, dag_id)
         latest = views.latest_sdag(ctx.store, dag_id)
         if latest is not None:
             errors = views.param_errors(latest[1], data.conf)
@@ -207,8 +204,7 @@ class UiActionController(Controller):
         self, ctx: Ctx, dag_id: FromPath[str], run_id: FromPath[str], data: JSONBody[ClearBody]
     ) -> dict[str, Any]:
         """Clear a whole run, or only ``task_ids`` (with their upstream/downstream)."""
-        dag_or_404(ctx.store, dag_id)
-        run_or_404(ctx.store, dag_id, run_id)
+        get_run_or_404(ctx, dag_id, run_id, dag_first=True)
         result = clear_task_instances(
             ctx.store,
             dag_id,
@@ -225,22 +221,19 @@ class UiActionController(Controller):
     def mark_run(
         self, ctx: Ctx, dag_id: FromPath[str], run_id: FromPath[str], data: JSONBody[MarkBody]
     ) -> dict[str, Any]:
-        dag_or_404(ctx.store, dag_id)
-        run_or_404(ctx.store, dag_id, run_id)
+        get_run_or_404(ctx, dag_id, run_id, dag_first=True)
         if data.state not in (DagRunState.SUCCESS, DagRunState.FAILED):
             raise invalid("a run can be marked success or failed", field="state", source="body")
-        try:
-            changed = mark_dag_run(
-                ctx.store,
-                dag_id,
-                run_id,
-                DagRunState(data.state),
-                plugins=ctx.plugins,
-                dry_run=data.dry_run,
-            )
-        except (ValueError, IllegalTransition) as exc:
-            raise invalid(str(exc), field="state", source="body") from None
-        return _actions_result(changed, data.dry_run)
+        mark = partial(
+            mark_dag_run,
+            ctx.store,
+            dag_id,
+            run_id,
+            DagRunState(data.state),
+            plugins=ctx.plugins,
+            dry_run=data.dry_run,
+        )
+        return _marked(mark, data.dry_run)
 
     @post(
         "/{dag_id:str}/runs/{run_id:str}/tasks/{task_id:str}/mark",
@@ -255,25 +248,22 @@ class UiActionController(Controller):
         task_id: FromPath[str],
         data: JSONBody[MarkBody],
     ) -> dict[str, Any]:
-        dag_or_404(ctx.store, dag_id)
-        run_or_404(ctx.store, dag_id, run_id)
+        get_run_or_404(ctx, dag_id, run_id, dag_first=True)
         if data.state not in (TIS.SUCCESS, TIS.FAILED):
             raise invalid("a task can be marked success or failed", field="state", source="body")
-        try:
-            changed = mark_task_instances(
-                ctx.store,
-                dag_id,
-                run_id,
-                task_id,
-                TIS(data.state),
-                map_index=data.map_index,
-                downstream=data.include_downstream,
-                upstream=data.include_upstream,
-                dry_run=data.dry_run,
-            )
-        except (ValueError, IllegalTransition) as exc:
-            raise invalid(str(exc), field="state", source="body") from None
-        return _actions_result(changed, data.dry_run)
+        mark = partial(
+            mark_task_instances,
+            ctx.store,
+            dag_id,
+            run_id,
+            task_id,
+            TIS(data.state),
+            map_index=data.map_index,
+            downstream=data.include_downstream,
+            upstream=data.include_upstream,
+            dry_run=data.dry_run,
+        )
+        return _marked(mark, data.dry_run)
 
 
 UI_API_HANDLERS: list[Any] = [UiDataController, UiActionController]

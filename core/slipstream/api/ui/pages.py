@@ -3,7 +3,6 @@ trigger form, a run, a task instance, import errors and the API reference."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from litestar import Controller, Request, Response, get
@@ -11,32 +10,16 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 
-from slipstream.api.public.common import Ctx
+from slipstream.api.public.common import Ctx, get_dag_or_404, get_run_or_404
 from slipstream.api.ui import views
 from slipstream.api.ui.graph import layered_layout
 from slipstream.api.ui.render import page
-from slipstream.executors.base import TaskInstanceKey
+from slipstream.execution.logs import try_log_path
 from slipstream.metadata.base import MetadataStore
 from slipstream.metadata.records import Dag, DagRun, TaskInstanceRef
 from slipstream.serialized_dag import SerializedDag, deserialize_dag
 
 PAGE_SIZE = 50
-
-
-def dag_or_404(store: MetadataStore, dag_id: str) -> Dag:
-    dag = store.get_dag(dag_id)
-    if dag is None:
-        raise NotFoundException(f"The Dag with ID: `{dag_id}` was not found")
-    return dag
-
-
-def run_or_404(store: MetadataStore, dag_id: str, run_id: str) -> DagRun:
-    run = store.get_dag_run(dag_id, run_id)
-    if run is None:
-        raise NotFoundException(
-            f"The DagRun with dag_id: `{dag_id}` and run_id: `{run_id}` was not found"
-        )
-    return run
 
 
 def run_sdag(store: MetadataStore, run: DagRun) -> SerializedDag | None:
@@ -92,17 +75,17 @@ class DagPages(Controller):
         self,
         ctx: Ctx,
         request: Request[Any, Any, Any],
-        dag_id: str,
+        dag: Dag,
         tab: str,
         template: str,
         **context: Any,
     ) -> Response[str]:
-        dag = dag_or_404(ctx.store, dag_id)
-        latest = views.latest_sdag(ctx.store, dag_id)
+        """A page under one DAG's tabs (``dag``: found by the handler, or it 404s)."""
+        latest = views.latest_sdag(ctx.store, dag.dag_id)
         return page(
             request,
             template,
-            title=dag_id,
+            title=dag.dag_id,
             nav="dags",
             dag=dag,
             version=latest[0] if latest else None,
@@ -119,11 +102,9 @@ class DagPages(Controller):
         dag_id: FromPath[str],
         runs: FromQuery[int] = views.DEFAULT_GRID_RUNS,
     ) -> Response[str]:
-        dag_or_404(ctx.store, dag_id)
+        dag = get_dag_or_404(ctx, dag_id)
         grid = views.build_grid(ctx.store, dag_id, runs)
-        return self._dag_page(
-            ctx, request, dag_id, "grid", "dag_grid.html", grid=grid, run_count=runs
-        )
+        return self._dag_page(ctx, request, dag, "grid", "dag_grid.html", grid=grid, run_count=runs)
 
     @get("/{dag_id:str}/graph", sync_to_thread=True)
     def graph(
@@ -133,11 +114,11 @@ class DagPages(Controller):
         dag_id: FromPath[str],
         run_id: FromQuery[str | None] = None,
     ) -> Response[str]:
-        dag_or_404(ctx.store, dag_id)
+        dag = get_dag_or_404(ctx, dag_id)
         recent = list(reversed(views.recent_runs(ctx.store, dag_id, views.DEFAULT_GRID_RUNS)))
         run = None
         if run_id:
-            run = run_or_404(ctx.store, dag_id, run_id)
+            run = get_run_or_404(ctx, dag_id, run_id)
         elif recent:
             run = recent[0]
         sdag = run_sdag(ctx.store, run) if run is not None else None
@@ -157,7 +138,7 @@ class DagPages(Controller):
         return self._dag_page(
             ctx,
             request,
-            dag_id,
+            dag,
             "graph",
             "dag_graph.html",
             layout=layout,
@@ -174,14 +155,14 @@ class DagPages(Controller):
         dag_id: FromPath[str],
         offset: FromQuery[int] = 0,
     ) -> Response[str]:
-        dag_or_404(ctx.store, dag_id)
+        dag = get_dag_or_404(ctx, dag_id)
         listing = ctx.store.list_dag_runs(
             dag_ids=[dag_id], order_by="-id", limit=PAGE_SIZE, offset=max(0, offset)
         )
         return self._dag_page(
             ctx,
             request,
-            dag_id,
+            dag,
             "runs",
             "dag_runs.html",
             runs=listing.items,
@@ -200,7 +181,7 @@ class DagPages(Controller):
         dag_id: FromPath[str],
         version: FromQuery[int | None] = None,
     ) -> Response[str]:
-        dag_or_404(ctx.store, dag_id)
+        dag = get_dag_or_404(ctx, dag_id)
         versions = ctx.store.list_dag_versions(dag_id)
         shown = ctx.store.get_dag_version(dag_id, version)
         if version is not None and shown is None:
@@ -208,7 +189,7 @@ class DagPages(Controller):
         return self._dag_page(
             ctx,
             request,
-            dag_id,
+            dag,
             "code",
             "dag_code.html",
             versions=list(reversed(versions)),
@@ -219,32 +200,20 @@ class DagPages(Controller):
     def details(
         self, ctx: Ctx, request: Request[Any, Any, Any], dag_id: FromPath[str]
     ) -> Response[str]:
-        dag_or_404(ctx.store, dag_id)
-        return self._dag_page(
-            ctx,
-            request,
-            dag_id,
-            "details",
-            "dag_details.html",
-            version_count=len(ctx.store.list_dag_versions(dag_id)),
-        )
+        dag = get_dag_or_404(ctx, dag_id)
+        count = len(ctx.store.list_dag_versions(dag_id))
+        return self._dag_page(ctx, request, dag, "details", "dag_details.html", version_count=count)
 
     @get("/{dag_id:str}/trigger", sync_to_thread=True)
     def trigger(
         self, ctx: Ctx, request: Request[Any, Any, Any], dag_id: FromPath[str]
     ) -> Response[str]:
-        dag_or_404(ctx.store, dag_id)
+        dag = get_dag_or_404(ctx, dag_id)
         latest = views.latest_sdag(ctx.store, dag_id)
         fields = views.param_fields(latest[1].data.get("params") or {}) if latest else []
         defaults = {f.name: f.default for f in fields if f.has_default}
         return self._dag_page(
-            ctx,
-            request,
-            dag_id,
-            "trigger",
-            "dag_trigger.html",
-            fields=fields,
-            defaults=defaults,
+            ctx, request, dag, "trigger", "dag_trigger.html", fields=fields, defaults=defaults
         )
 
     @get("/{dag_id:str}/runs/{run_id:str}", sync_to_thread=True)
@@ -255,8 +224,8 @@ class DagPages(Controller):
         dag_id: FromPath[str],
         run_id: FromPath[str],
     ) -> Response[str]:
-        dag_or_404(ctx.store, dag_id)
-        run = run_or_404(ctx.store, dag_id, run_id)
+        dag = get_dag_or_404(ctx, dag_id)
+        run = get_run_or_404(ctx, dag_id, run_id)
         sdag = run_sdag(ctx.store, run)
         tis = ctx.store.list_task_instances(dag_ids=[dag_id], run_ids=[run_id], limit=None).items
         order = views.task_order(sdag, (ti.task_id for ti in tis))
@@ -268,7 +237,7 @@ class DagPages(Controller):
         return self._dag_page(
             ctx,
             request,
-            dag_id,
+            dag,
             "runs",
             "run.html",
             run=run,
@@ -288,8 +257,8 @@ class DagPages(Controller):
         map_index: FromQuery[int] = -1,
         try_number: FromQuery[int | None] = None,
     ) -> Response[str]:
-        dag_or_404(ctx.store, dag_id)
-        run = run_or_404(ctx.store, dag_id, run_id)
+        dag = get_dag_or_404(ctx, dag_id)
+        run = get_run_or_404(ctx, dag_id, run_id)
         sdag = run_sdag(ctx.store, run)
         task = sdag.tasks.get(task_id) if sdag is not None else None
         ref = TaskInstanceRef(dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index)
@@ -323,22 +292,11 @@ class DagPages(Controller):
         ]
         log_file = None
         if ti is not None and selected_try is not None:
-            from slipstream.execution.logs import log_path
-
-            log_file = log_path(
-                Path(ctx.config["logging.base_log_folder"]),
-                TaskInstanceKey(
-                    dag_id=dag_id,
-                    run_id=run_id,
-                    task_id=task_id,
-                    map_index=map_index,
-                    try_number=selected_try,
-                ),
-            )
+            log_file = try_log_path(ctx.config["logging.base_log_folder"], ref, selected_try)
         return self._dag_page(
             ctx,
             request,
-            dag_id,
+            dag,
             "runs",
             "task_instance.html",
             run=run,
