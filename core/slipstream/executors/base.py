@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import attrs
@@ -85,7 +85,20 @@ class ExecutorEvent:
 
 
 class LocalWorker(Protocol):
-    """Runs workloads in worker processes on this machine (local executors)."""
+    """Runs workloads in processes forked on this machine (local executors).
+
+    Two ways to use it. ``run`` records its own try (start, heartbeats, end) in the
+    forked process. Or the executor's long-lived parent process records the tries of
+    all its forks in batches — ``begin`` before a fork runs its try, ``heartbeat``
+    while forks run, ``end`` once each has exited — and a fork only runs
+    ``execute``: it needs no database connection unless the task itself reads or writes shared
+    state. The parent outlives the scheduler, so a try's end is recorded even when
+    the scheduler dies.
+    """
+
+    def warm_up(self) -> None:
+        """In the parent, once before its first fork: import and first-use what every
+        try needs (never user code), so that forks start warm. Must never raise."""
 
     def warm(self, workload: Workload) -> None:
         """Import what ``workload`` needs (its DAG file) in this process, so that
@@ -93,7 +106,28 @@ class LocalWorker(Protocol):
 
     def run(self, workload: Workload) -> Mapping[str, Any]:
         """Run ``workload`` in this (freshly forked) process with its own store
-        connection; returns ``TaskOutcome.to_dict()``."""
+        connection, recording the try; returns ``TaskOutcome.to_dict()``."""
+
+    def begin(self, starts: Sequence[tuple[Workload, int]]) -> list[str | None]:
+        """In the parent: record, in one batch, that these tries start now, each in
+        the forked process with that pid. Per try, the text its process hands to
+        ``execute``, or None when the try is no longer queued (cleared, marked, run
+        elsewhere): it must not run. Raises when the store cannot be written."""
+
+    def execute(self, workload: Workload, started: str) -> Mapping[str, Any]:
+        """In the forked process: run a try ``begin`` recorded, recording nothing.
+        Returns its report for ``end``."""
+
+    def heartbeat(self, keys: Collection[TaskInstanceKey]) -> None:
+        """In the parent: say these begun tries are alive, in one batch."""
+
+    def end(
+        self, ends: Sequence[tuple[Workload, Mapping[str, Any] | None, str | None]]
+    ) -> list[Mapping[str, Any]]:
+        """In the parent: record, in one batch, how begun tries ended: each with the
+        report ``execute`` returned, or None and why its process ended without one.
+        Returns each try's report for its executor event (``recorded``, ``state``).
+        Raises when the store cannot be written; the tries stay unrecorded then."""
 
 
 @attrs.frozen(kw_only=True)

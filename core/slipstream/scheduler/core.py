@@ -17,9 +17,11 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+
+import attrs
 
 from slipstream.errors import AlreadyExistsError
 from slipstream.execution.recording import TryRecorder
@@ -33,7 +35,7 @@ from slipstream.metadata.records import (
     TaskInstanceRef,
     TaskInstanceUpdate,
 )
-from slipstream.scheduler.queueing import QueueingMixin
+from slipstream.scheduler.queueing import QueueingMixin, ScheduledQueue
 from slipstream.scheduler.recovery import RecoveryMixin
 from slipstream.scheduler.runs import RunsMixin, new_task_instance
 from slipstream.scheduler.trigger_rules import Decision, UpstreamSummary, evaluate
@@ -54,6 +56,70 @@ FAILED_STATES = frozenset({TIS.FAILED, TIS.UPSTREAM_FAILED})
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+@attrs.frozen(kw_only=True)
+class _Pass:
+    """What one scheduling pass over a run did."""
+
+    wrote: bool = False  # changed anything in the store
+    again: bool = False  # some task instance waits for a decision made in this pass
+    unfinished: bool = False  # some task instance of the run is known not to be finished
+    finished: set[str] = attrs.field(factory=set)  # tasks given a final state
+
+
+class _UpstreamCounts:
+    """State counts of upstream task instances, read as cheaply as the pass allows: per
+    upstream set when there are few (counting the smaller of the set and the rest),
+    else once for the whole run, grouped by task."""
+
+    FEW = 3
+
+    def __init__(
+        self,
+        store: MetadataStore,
+        run: DagRun,
+        sdag: SerializedDag,
+        by_task: Mapping[str, list[TaskInstance]],
+    ) -> None:
+        self._store = store
+        self._run = run
+        self._all = frozenset(sdag.tasks)
+        sets = {
+            frozenset(sdag.tasks[task_id].upstream) for task_id in by_task if task_id in sdag.tasks
+        }
+        self._grouped = len(sets) > self.FEW
+        self._per_task: dict[str, dict[TIS, int]] | None = None
+        self._cache: dict[frozenset[str], UpstreamSummary] = {}
+
+    def summary(self, upstream: frozenset[str]) -> UpstreamSummary:
+        if upstream not in self._cache:
+            self._cache[upstream] = UpstreamSummary.from_counts(self._count(upstream))
+        return self._cache[upstream]
+
+    def _count(self, upstream: frozenset[str]) -> Counter[TIS]:
+        combined: Counter[TIS] = Counter()
+        if not upstream:
+            return combined
+        run = self._run
+        if self._grouped:
+            if self._per_task is None:
+                self._per_task = self._store.count_task_instance_states_by_task(
+                    run.dag_id, run.run_id
+                )
+            for name in upstream:
+                combined.update(self._per_task.get(name, {}))
+            return combined
+        rest = self._all - upstream
+        if len(rest) < len(upstream):
+            combined.update(
+                self._store.count_task_instance_states(run.dag_id, run.run_id, except_task_ids=rest)
+            )
+        else:
+            combined.update(
+                self._store.count_task_instance_states(run.dag_id, run.run_id, task_ids=upstream)
+            )
+        return combined
 
 
 class Scheduler(RunsMixin, QueueingMixin, RecoveryMixin):
@@ -90,6 +156,11 @@ class Scheduler(RunsMixin, QueueingMixin, RecoveryMixin):
         #: When set, only these runs are scheduled (``dags test``, backfills): no new
         #: scheduled runs, no other queued run started, no other task queued.
         self.focus: set[tuple[str, str]] | None = None
+        self._dag_limits: dict[str, int] = {}
+        self.scheduled = ScheduledQueue()
+        self._reread_scheduled = True
+        #: Runs to evaluate in the next tick: the tasks that changed, or None for all.
+        self._pending: dict[tuple[str, str], set[str] | None] = {}
         self._last_full_pass = 0.0
         self._last_beat = 0.0
         self._stop = threading.Event()
@@ -133,23 +204,26 @@ class Scheduler(RunsMixin, QueueingMixin, RecoveryMixin):
         """One iteration; returns whether anything happened (so the loop should not wait)."""
         now = self.clock()
         events = self.executor.sync()
-        affected: set[tuple[str, str]] | None = (
-            self.process_events(events, now) if events else set()
-        )
+        if events:
+            self.process_events(events, now)
         busy = bool(events)
         full = time.monotonic() - self._last_full_pass >= self.poll_interval
         if full:
             self._last_full_pass = time.monotonic()
+            self._reread_scheduled = True  # others may have scheduled task instances
             if self.focus is None:
                 self.create_scheduled_runs(now)
                 self.start_queued_runs(now)
-                self.reap(now)
-            affected = None  # every running run
+                for run in self.reap(now):
+                    self._pending[run] = None
             self._heartbeat()
+        pending, self._pending = self._pending, {}
         if self.focus is not None:
-            affected = set(self.focus)
-        if affected is None or affected:
-            busy = self.schedule_runs(now, affected) or busy
+            pending = {run: changed for run, changed in pending.items() if run in self.focus}
+        if full:
+            busy = self.schedule_runs(now, None, also=pending) or busy
+        elif pending:
+            busy = self.schedule_runs(now, pending) or busy
         busy = self.queue_tasks(now) > 0 or busy
         return busy
 
@@ -181,71 +255,120 @@ class Scheduler(RunsMixin, QueueingMixin, RecoveryMixin):
 
     # -- dependencies ----------------------------------------------------------------------
 
-    def schedule_runs(self, now: datetime, runs: Collection[tuple[str, str]] | None) -> bool:
-        """Evaluate the task instances of running runs: ``runs``, or (``None``) every
-        running run no other scheduler holds a lease on right now."""
-        targets: list[DagRun]
+    def schedule_runs(
+        self,
+        now: datetime,
+        runs: Mapping[tuple[str, str], Collection[str] | None] | Collection[tuple[str, str]] | None,
+        *,
+        also: Mapping[tuple[str, str], Collection[str] | None] | None = None,
+    ) -> bool:
+        """Evaluate the task instances of running runs.
+
+        ``runs`` maps each run to the tasks that changed since it was last evaluated
+        (only their downstream tasks are evaluated) or to None (every undecided task
+        instance); a plain collection of runs means None for each. ``None`` is the full
+        pass: every running run no other scheduler holds a lease on (the focus runs
+        with ``focus``), each evaluated whole, and ``also`` (runs with changes) beside.
+        """
+        targets: dict[tuple[str, str], tuple[DagRun | None, Collection[str] | None]] = {}
         if runs is None:
-            # Row locks with SKIP LOCKED: concurrent schedulers split the running runs
-            # between them instead of all examining every run.
-            targets = self.store.claim_dag_runs(
-                states=[DagRunState.RUNNING],
-                limit=MAX_RUNS_PER_PASS,
-                owner=self.id,
-                lease=timedelta(seconds=max(5.0, 10 * self.poll_interval)),
-            )
+            if self.focus is not None:
+                for dag_id, run_id in self.focus:
+                    targets[(dag_id, run_id)] = (None, None)
+            else:
+                # Row locks with SKIP LOCKED: concurrent schedulers split the running
+                # runs between them instead of all examining every run.
+                for run in self.store.claim_dag_runs(
+                    states=[DagRunState.RUNNING],
+                    limit=MAX_RUNS_PER_PASS,
+                    owner=self.id,
+                    lease=timedelta(seconds=max(5.0, 10 * self.poll_interval)),
+                ):
+                    targets[(run.dag_id, run.run_id)] = (run, None)
+            for at, changed in (also or {}).items():
+                if at not in targets:
+                    targets[at] = (None, changed)
+        elif isinstance(runs, Mapping):
+            targets = {at: (None, changed) for at, changed in runs.items()}
         else:
-            found = [self.store.get_dag_run(dag_id, run_id) for dag_id, run_id in runs]
-            targets = [r for r in found if r is not None and r.state == DagRunState.RUNNING]
-        changed = False
-        for run in targets:
-            changed = self.schedule_run(run, now) or changed
-        return changed
+            targets = {at: (None, None) for at in runs}
+        changed_any = False
+        for (dag_id, run_id), (found, changed) in targets.items():
+            current = found or self.store.get_dag_run(dag_id, run_id)
+            if current is None or current.state != DagRunState.RUNNING:
+                continue
+            changed_any = self.schedule_run(current, now, changed) or changed_any
+        return changed_any
 
-    def schedule_run(self, run: DagRun, now: datetime) -> bool:
-        """Decide every undecided task instance of one run, then the run's own state.
+    def schedule_run(
+        self, run: DagRun, now: datetime, changed: Collection[str] | None = None
+    ) -> bool:
+        """Decide the undecided task instances of one run, then the run's own state.
 
-        Reads only undecided task instances and state counts of their upstreams, so
-        a pass costs what is left to decide, not the size of the run.
+        With ``changed`` (tasks whose instances just ended), only their downstream
+        task instances are decided: nothing else can have changed. Reads only
+        undecided task instances and state counts of their upstreams, so a pass costs
+        what is left to decide, not the size of the run.
         """
         sdag = self.dag_for_version(run.dag_version_id, run.dag_id)
-        changed = False
+        wrote_any = False
+        unfinished = False  # known: some task instance of the run has not finished
+        frontier = None if changed is None else set(changed)
         for _ in range(len(sdag.tasks) + 1):  # a skip cascades one level per pass
-            wrote, again, waiting = self._schedule_pass(run, sdag, now)
-            changed = changed or wrote
-            if not again:
+            result = self._schedule_pass(run, sdag, now, frontier)
+            wrote_any = wrote_any or result.wrote
+            unfinished = unfinished or result.unfinished
+            if not result.again:
                 break
+            if frontier is not None:
+                frontier = result.finished  # what just ended decides the next level
         timeout = sdag.dagrun_timeout_td
         timed_out = timeout and run.start_date and now - run.start_date > timeout
-        if not waiting or timed_out:  # task instances still waiting: the run cannot end yet
+        if not unfinished or timed_out:
             self._finish_run_if_done(run, sdag, now)
-        return changed
+        return wrote_any
 
     def _schedule_pass(
-        self, run: DagRun, sdag: SerializedDag, now: datetime
-    ) -> tuple[bool, bool, bool]:
-        """One pass: (wrote anything, another pass is needed, some stay undecided)."""
+        self, run: DagRun, sdag: SerializedDag, now: datetime, changed: set[str] | None
+    ) -> _Pass:
+        """One pass over the undecided task instances (downstream of ``changed`` only,
+        when given)."""
+        task_ids: list[str] = []
+        if changed is not None:
+            # The changed tasks themselves too: a try that ended up for retry waits here.
+            targets = set(changed)
+            for task_id in changed:
+                if task_id in sdag.tasks:
+                    targets.update(sdag.tasks[task_id].downstream)
+            if not targets:
+                return _Pass()
+            if 2 * len(targets) < len(sdag.tasks):  # else reading them all is as cheap
+                task_ids = sorted(targets)
         undecided = self.store.list_task_instances(
             dag_ids=[run.dag_id],
             run_ids=[run.run_id],
+            task_ids=task_ids,
             states=[TIS.NONE, TIS.UP_FOR_RETRY, TIS.UP_FOR_RESCHEDULE],
             limit=None,
         ).items
         if not undecided:
-            return False, False, False
+            return _Pass()
         by_task: dict[str, list[TaskInstance]] = defaultdict(list)
         for ti in undecided:
             by_task[ti.task_id].append(ti)
         updates: list[TaskInstanceUpdate] = []
         expansions: list[NewTaskInstance] = []
         finished_now: set[str] = set()  # tasks given a final state in this pass
+        unfinished = False
         deferred = False
-        summaries: dict[frozenset[str], UpstreamSummary] = {}
-        per_task: dict[str, dict[TIS, int]] | None = None  # one grouped read, when needed
+        counts = _UpstreamCounts(self.store, run, sdag, by_task)
 
         def set_state(ti: TaskInstance, new: TIS, **fields: Any) -> None:
+            nonlocal unfinished
             if new in FINISHED_TI_STATES:
                 finished_now.add(ti.task_id)
+            else:
+                unfinished = True
             updates.append(
                 TaskInstanceUpdate(ti_id=ti.id, state=new, expected_state=ti.state, fields=fields)
             )
@@ -256,40 +379,48 @@ class Scheduler(RunsMixin, QueueingMixin, RecoveryMixin):
                     due = ti.next_retry_at if ti.state == TIS.UP_FOR_RETRY else ti.reschedule_at
                     if due is None or due <= now:
                         set_state(ti, TIS.SCHEDULED, scheduled_at=now)
+                    else:
+                        unfinished = True
                     continue
                 upstream = frozenset(task.upstream)
                 if upstream & finished_now:
                     deferred = True  # its upstream just changed: decide it in the next pass
+                    unfinished = True
                     continue
-                if upstream not in summaries:
-                    if upstream and per_task is None:
-                        per_task = self.store.count_task_instance_states_by_task(
-                            run.dag_id, run.run_id
-                        )
-                    combined: Counter[TIS] = Counter()
-                    for name in upstream:
-                        combined.update((per_task or {}).get(name, {}))
-                    summaries[upstream] = UpstreamSummary.from_counts(combined)
-                decision = evaluate(task.trigger_rule, summaries[upstream])
+                decision = evaluate(task.trigger_rule, counts.summary(upstream))
                 if decision == Decision.WAIT:
+                    unfinished = True
                     continue
                 if decision == Decision.SKIP:
                     set_state(ti, TIS.SKIPPED, end_date=now)
                 elif decision == Decision.UPSTREAM_FAILED:
                     set_state(ti, TIS.UPSTREAM_FAILED, end_date=now)
                 elif not self._past_allows(run, task, ti):
+                    unfinished = True
                     continue
                 elif task.is_mapped and ti.map_index == -1:
                     self._expand(run, sdag, task, ti, set_state, expansions, now)
+                    unfinished = unfinished or bool(expansions)
                 else:
                     set_state(ti, TIS.SCHEDULED, scheduled_at=now)
         if updates:
-            self.store.update_task_instances(updates)
+            applied = self.store.update_task_instances(updates)
+            by_id = {ti.id: ti for ti in undecided}
+            self.scheduled.add(
+                attrs.evolve(by_id[u.ti_id], state=TIS.SCHEDULED, scheduled_at=now)
+                for u, ok in zip(updates, applied, strict=True)
+                if ok and u.state == TIS.SCHEDULED
+            )
         if expansions:
             with contextlib.suppress(AlreadyExistsError):  # another scheduler expanded it
-                self.store.create_task_instances(run.dag_id, run.run_id, expansions)
-        waiting = len(updates) < len(undecided)  # not all decided: the run goes on
-        return bool(updates or expansions), deferred, waiting
+                created = self.store.create_task_instances(run.dag_id, run.run_id, expansions)
+                self.scheduled.add(ti for ti in created if ti.state == TIS.SCHEDULED)
+        return _Pass(
+            wrote=bool(updates or expansions),
+            again=deferred,
+            unfinished=unfinished,
+            finished=finished_now,
+        )
 
     def _past_allows(self, run: DagRun, task: SerializedTask, ti: TaskInstance) -> bool:
         """``depends_on_past``: the same task instance in the previous run succeeded or skipped."""
@@ -448,30 +579,57 @@ class Scheduler(RunsMixin, QueueingMixin, RecoveryMixin):
 
     def process_events(
         self, events: Iterable[ExecutorEvent], now: datetime
-    ) -> set[tuple[str, str]]:
-        """Act on what the executor saw; returns the runs to evaluate right away.
+    ) -> dict[tuple[str, str], set[str] | None]:
+        """Act on what the executor saw; marks the runs to evaluate in this tick (and
+        returns them), each with the tasks whose tries ended.
 
-        Workers record their own tries; an ended try that was not recorded (its
-        process died, or the executor reports for it) is recorded here.
+        Whoever watched a try recorded it; an ended try that was not recorded (its
+        watcher died, or the executor reports for it) is recorded here.
         """
-        affected: set[tuple[str, str]] = set()
+        affected: dict[tuple[str, str], set[str] | None] = {}
         for event in events:
-            if event.state == TIS.RUNNING or not event.key.task_id:
-                continue  # the worker recorded its start; DAG callbacks change no state
+            if not event.key.task_id:
+                continue  # DAG callbacks change no state
             key = event.key
-            affected.add((key.dag_id, key.run_id))
             report = event.outcome or {}
-            if report.get("recorded") or report.get("abandoned"):
-                continue
             ref = TaskInstanceRef(
                 dag_id=key.dag_id, run_id=key.run_id, task_id=key.task_id, map_index=key.map_index
             )
+            if event.state == TIS.RUNNING:  # its start is recorded already
+                if report.get("notify"):
+                    self.recorder.notify_started(ref)
+                continue
+            at = (key.dag_id, key.run_id)
+            changed = affected.setdefault(at, set())
+            if report.get("skip_downstream"):
+                affected[at] = None  # skips cascade: evaluate the whole run
+            elif changed is not None:
+                changed.add(key.task_id)
+            if report.get("recorded") or report.get("abandoned"):
+                if report.get("notify"):  # recorded by a process that runs no listeners
+                    self.recorder.notify_ended(
+                        ref, TIS(report["state"]), TIS.RUNNING, report.get("error")
+                    )
+                continue
             ti = self.store.get_task_instance(ref)
             if ti is None or ti.try_number != key.try_number:
                 continue
             outcome = TaskOutcome.from_dict(report) if report.get("state") else None
             self.recorder.finish(ti, outcome, info=event.info, now=now)
+        for at, changed in affected.items():
+            self._mark(at, changed)
         return affected
+
+    def _mark(self, run: tuple[str, str], changed: Collection[str] | None) -> None:
+        """Evaluate ``run`` in this tick: downstream of ``changed``, or all (None)."""
+        if run in self._pending:
+            before = self._pending[run]
+            if before is None or changed is None:
+                self._pending[run] = None
+            else:
+                self._pending[run] = {*before, *changed}
+        else:
+            self._pending[run] = None if changed is None else set(changed)
 
     # -- helpers -------------------------------------------------------------------------
 

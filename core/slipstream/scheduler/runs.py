@@ -128,6 +128,7 @@ class RunsMixin(SchedulerParts):
 
     def _begin(self, run: DagRun, sdag: SerializedDag) -> None:
         self._create_task_instances(run, sdag)
+        self._mark((run.dag_id, run.run_id), None)  # its first tasks are queued this tick
         self._notify("on_dag_run_running", dag_run=run, msg="started")
 
     def _create_task_instances(self, run: DagRun, sdag: SerializedDag) -> None:

@@ -29,6 +29,10 @@ from slipstream_local_executor.zygote import serve
 
 log = logging.getLogger(__name__)
 
+#: Forks the zygote keeps ready (at most ``parallelism``): a try starts without a fork
+#: on its path, and a burst of tries finds most of its processes made already.
+SPARES = 4
+
 
 def _key_to_json(key: TaskInstanceKey) -> str:
     return json.dumps(
@@ -47,10 +51,17 @@ def _key_from_json(text: str) -> TaskInstanceKey:
 class LocalExecutor(Executor):
     is_local = True
 
-    def __init__(self, worker: LocalWorker, parallelism: int, kill_grace: float = 5.0) -> None:
+    def __init__(
+        self,
+        worker: LocalWorker,
+        parallelism: int,
+        kill_grace: float = 5.0,
+        heartbeat_interval: float = 5.0,
+    ) -> None:
         self._worker = worker
         self._parallelism = parallelism
         self._kill_grace = kill_grace
+        self._heartbeat_interval = heartbeat_interval
         self._conn: Connection | None = None
         self._process: Any = None
         self._running: set[TaskInstanceKey] = set()
@@ -60,7 +71,11 @@ class LocalExecutor(Executor):
     def from_context(cls, context: ExecutorContext) -> LocalExecutor:
         if context.worker is None:
             raise ValueError("the local executor needs ExecutorContext.worker")
-        return cls(context.worker, context.parallelism)
+        return cls(
+            context.worker,
+            context.parallelism,
+            heartbeat_interval=float(context.config["scheduler.task_heartbeat_interval"]),
+        )
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -71,7 +86,14 @@ class LocalExecutor(Executor):
         parent, child = ctx.Pipe(duplex=True)
         self._process = ctx.Process(
             target=serve,
-            args=(child, parent, self._worker, self._kill_grace),
+            args=(
+                child,
+                parent,
+                self._worker,
+                self._kill_grace,
+                self._heartbeat_interval,
+                min(self._parallelism, SPARES),
+            ),
             name="slipstream-local-zygote",
             daemon=True,
         )
@@ -136,11 +158,13 @@ class LocalExecutor(Executor):
                 timeout = 0
                 kind, key_json, payload, info = conn.recv()
                 key = _key_from_json(key_json)
+                outcome = json.loads(payload) if payload else None
                 if kind == "running":
-                    self._events.append(ExecutorEvent(key=key, state="running", info=info))
+                    self._events.append(
+                        ExecutorEvent(key=key, state="running", info=info, outcome=outcome)
+                    )
                     continue
                 self._running.discard(key)
-                outcome = json.loads(payload) if payload else None
                 state = outcome.get("state", "success") if outcome else "failed"
                 self._events.append(ExecutorEvent(key=key, state=state, info=info, outcome=outcome))
         except (EOFError, OSError):
