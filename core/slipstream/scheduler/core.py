@@ -51,6 +51,9 @@ log = logging.getLogger(__name__)
 
 WAITING_FOR_TIME = frozenset({TIS.UP_FOR_RETRY, TIS.UP_FOR_RESCHEDULE})
 MAX_RUNS_PER_PASS = 1000
+#: A full pass evaluates a running run whole at least this often, even when executor
+#: events kept it up to date: the safety net for changes made by anything else.
+SWEEP_SECONDS = 5.0
 FAILED_STATES = frozenset({TIS.FAILED, TIS.UPSTREAM_FAILED})
 
 
@@ -159,6 +162,8 @@ class Scheduler(RunsMixin, QueueingMixin, RecoveryMixin):
         self._dag_limits: dict[str, int] = {}
         self.scheduled = ScheduledQueue()
         self._reread_scheduled = True
+        #: Running runs this scheduler evaluated, and when (time.monotonic()).
+        self._examined: dict[tuple[str, str], float] = {}
         #: Runs to evaluate in the next tick: the tasks that changed, or None for all.
         self._pending: dict[tuple[str, str], set[str] | None] = {}
         self._last_full_pass = 0.0
@@ -272,19 +277,21 @@ class Scheduler(RunsMixin, QueueingMixin, RecoveryMixin):
         """
         targets: dict[tuple[str, str], tuple[DagRun | None, Collection[str] | None]] = {}
         if runs is None:
+            held: list[DagRun]
             if self.focus is not None:
-                for dag_id, run_id in self.focus:
-                    targets[(dag_id, run_id)] = (None, None)
+                looked_up = [self.store.get_dag_run(*at) for at in self.focus]
+                held = [run for run in looked_up if run is not None]
             else:
                 # Row locks with SKIP LOCKED: concurrent schedulers split the running
                 # runs between them instead of all examining every run.
-                for run in self.store.claim_dag_runs(
+                held = self.store.claim_dag_runs(
                     states=[DagRunState.RUNNING],
                     limit=MAX_RUNS_PER_PASS,
                     owner=self.id,
                     lease=timedelta(seconds=max(5.0, 10 * self.poll_interval)),
-                ):
-                    targets[(run.dag_id, run.run_id)] = (run, None)
+                )
+            for run in self._needing_a_look(held, now):
+                targets[(run.dag_id, run.run_id)] = (run, None)
             for at, changed in (also or {}).items():
                 if at not in targets:
                     targets[at] = (None, changed)
@@ -300,6 +307,36 @@ class Scheduler(RunsMixin, QueueingMixin, RecoveryMixin):
             changed_any = self.schedule_run(current, now, changed) or changed_any
         return changed_any
 
+    def _needing_a_look(self, runs: list[DagRun], now: datetime) -> list[DagRun]:
+        """The runs a full pass evaluates: what executor events cover needs no second
+        look. A run is looked at when this scheduler has not evaluated it for
+        SWEEP_SECONDS (changes made elsewhere: a task marked from the CLI, tries
+        recorded by an orphaned zygote), when a retry or reschedule of it is due, or
+        when it may have outrun its ``dagrun_timeout``."""
+        moment = time.monotonic()
+        due: set[tuple[str, str]] = set()
+        for ti in self.store.list_task_instances(
+            states=sorted(WAITING_FOR_TIME), limit=None, with_total=False
+        ).items:
+            when = ti.next_retry_at if ti.state == TIS.UP_FOR_RETRY else ti.reschedule_at
+            if when is None or when <= now:
+                due.add((ti.dag_id, ti.run_id))
+        chosen: list[DagRun] = []
+        for run in runs:
+            at = (run.dag_id, run.run_id)
+            last = self._examined.get(at)
+            timeout = self.dag_for_version(run.dag_version_id, run.dag_id).dagrun_timeout_td
+            if (
+                last is None
+                or moment - last >= SWEEP_SECONDS
+                or at in due
+                or (timeout and run.start_date and now - run.start_date > timeout)
+            ):
+                chosen.append(run)
+        held = {(run.dag_id, run.run_id) for run in runs}
+        self._examined = {at: t for at, t in self._examined.items() if at in held}
+        return chosen
+
     def schedule_run(
         self, run: DagRun, now: datetime, changed: Collection[str] | None = None
     ) -> bool:
@@ -311,6 +348,7 @@ class Scheduler(RunsMixin, QueueingMixin, RecoveryMixin):
         what is left to decide, not the size of the run.
         """
         sdag = self.dag_for_version(run.dag_version_id, run.dag_id)
+        self._examined[(run.dag_id, run.run_id)] = time.monotonic()
         wrote_any = False
         unfinished = False  # known: some task instance of the run has not finished
         frontier = None if changed is None else set(changed)
