@@ -27,6 +27,7 @@ from typing import Any
 from slipstream.config import Config, load
 from slipstream.dag_processing.processor import DagProcessor
 from slipstream.errors import NotFoundError, UnavailableError
+from slipstream.execution.logs import log_path
 from slipstream.execution.recording import TryClaim, TryEnd, TryRecorder
 from slipstream.execution.runner import TaskOutcome
 from slipstream.execution.store_client import LazyStoreTaskClient
@@ -46,7 +47,7 @@ from slipstream.models.dag import DAG
 from slipstream.plugins.manager import PluginManager
 from slipstream.scheduler.core import Scheduler
 from slipstream.scheduler.triggering import trigger_dag_run
-from slipstream.state import DagRunState
+from slipstream.state import DagRunState, TaskInstanceState
 
 
 class _ForkedWorker:
@@ -97,6 +98,12 @@ class _ForkedWorker:
             )
             store.get_xcom(ref, "return_value")
 
+    def forking(self) -> None:
+        """Before the zygote is forked: the scheduler's pooled connections must not live
+        on in it. If the scheduler were killed inside a transaction, the zygote's copy
+        of the socket would keep that transaction, and its row locks, open."""
+        self._app.store.before_fork()
+
     def warm_up(self) -> None:
         """In the zygote, before its first fork: rehearse a no-op try (imports, caches,
         logging) and connect to the store, so neither happens in every fork."""
@@ -145,6 +152,16 @@ class _ForkedWorker:
             payloads[i] = started_payload(ti, run)
         return payloads
 
+    def prepare(self, workload: Workload) -> None:
+        """In the zygote, as it hands the try to a fork: make the try's log folder. One
+        process at a time: forks making folders side by side in one run's folder
+        contend for its lock, and on ext4 a new folder costs most of a millisecond."""
+        if workload.dag_callback:
+            return
+        folder = log_path(self._app.config["logging.base_log_folder"], workload.key).parent
+        with contextlib.suppress(OSError):  # the try reports a folder it cannot make
+            folder.mkdir(parents=True, exist_ok=True)
+
     def execute(self, workload: Workload, started: str) -> Mapping[str, Any]:
         app = self._app
         client = LazyStoreTaskClient(self._fork_store)
@@ -157,7 +174,22 @@ class _ForkedWorker:
             if client.opened is not None:
                 client.opened.close()
 
+    def adopt(self, keys: Collection[TaskInstanceKey]) -> None:
+        refs = {
+            TaskInstanceRef(
+                dag_id=k.dag_id, run_id=k.run_id, task_id=k.task_id, map_index=k.map_index
+            ): k
+            for k in keys
+        }
+        if not refs:
+            return
+        for ti in self._zygote_store().get_task_instances(list(refs)):
+            key = refs[ti.ref]
+            if ti.state == TaskInstanceState.RUNNING and ti.try_number == key.try_number:
+                self._begun[key] = ti
+
     def heartbeat(self, keys: Collection[TaskInstanceKey]) -> None:
+        self.adopt([key for key in keys if key not in self._begun])  # started by the scheduler
         tis = [self._begun[key] for key in keys if key in self._begun]
         if tis:
             self._zygote_recorder().heartbeat_many(tis)

@@ -95,40 +95,84 @@ class TryRecorder:
             return []
         refs = [_ref(claim.key) for claim in claims]
         current = {ti.ref: ti for ti in self.store.get_task_instances(refs)}
-        now = _now()
-        updates: list[TaskInstanceUpdate] = []
+        return self.start_known(
+            [(current.get(ref), claim) for ref, claim in zip(refs, claims, strict=True)]
+        )
+
+    def start_known(
+        self, starts: Sequence[tuple[TaskInstance | None, TryClaim]]
+    ) -> list[TaskInstance | None]:
+        """``start_many`` for tries the caller has read already (as queued): no read, one
+        compare-and-set write on state and try number."""
+        return self.record(starts, [])[0]
+
+    def record(
+        self,
+        starts: Sequence[tuple[TaskInstance | None, TryClaim]],
+        ends: Sequence[TryEnd],
+        *,
+        now: datetime | None = None,
+    ) -> tuple[list[TaskInstance | None], list[TIS | None]]:
+        """Record tries that started (known as queued, see ``start_known``), then tries
+        that ended (see ``finish_many``), in one write. An end whose ``ti`` is the
+        queued task instance of a start in the same call ends the started try.
+        Returns, per start, the try as started or None; per end, the state written
+        or None."""
+        now = now or _now()
+        plans = [self._start_plan(ti, claim, now) for ti, claim in starts]
+        begun = {plan[1].id: plan[1] for plan in plans if plan is not None}
+        ends = [
+            attrs.evolve(end, ti=begun[end.ti.id])
+            if end.ti.state == TIS.QUEUED and end.ti.id in begun
+            else end
+            for end in ends
+        ]
+        endings = [self._ending(end.ti, end.outcome, end.info, now) for end in ends]
+        updates = [plan[0] for plan in plans if plan is not None]
+        updates += [update for _, update, _ in endings]
+        try:
+            applied = iter(self.store.update_task_instances(updates))
+        except NotFoundError:  # a run was deleted meanwhile: ends are settled one by one
+            applied = iter([False] * len(updates))
         started: list[TaskInstance | None] = []
-        for claim, ref in zip(claims, refs, strict=True):
-            ti = current.get(ref)
-            if ti is None or ti.try_number != claim.key.try_number or ti.state != TIS.QUEUED:
-                started.append(None)
-                continue
-            fields: dict[str, Any] = {
-                "last_heartbeat_at": now,
-                "hostname": claim.hostname,
-                "pid": claim.pid,
-            }
-            if ti.reschedule_at is None or ti.start_date is None:
-                fields["start_date"] = now  # a rescheduled sensor keeps its first poke's start
-            updates.append(
-                TaskInstanceUpdate(
-                    ti_id=ti.id,
-                    state=TIS.RUNNING,
-                    expected_state=TIS.QUEUED,
-                    expected_try_number=ti.try_number,
-                    fields=fields,
-                )
-            )
-            started.append(attrs.evolve(ti, state=TIS.RUNNING, **fields))
-        won = iter(self.store.update_task_instances(updates))
-        result: list[TaskInstance | None] = []
-        for ti in started:
-            if ti is not None and next(won):
-                self._notify("on_task_instance_running", TIS.QUEUED, ti.ref)
-                result.append(ti)
+        for plan in plans:
+            if plan is not None and next(applied):
+                self._notify("on_task_instance_running", TIS.QUEUED, plan[1].ref)
+                started.append(plan[1])
             else:
-                result.append(None)
-        return result
+                started.append(None)
+        written: list[TIS | None] = []
+        for end, (new, _, dag) in zip(ends, endings, strict=True):
+            if next(applied):
+                self._after_end(end.ti, new, end.outcome, end.info, dag, now)
+                written.append(new)
+            else:
+                written.append(self.finish(end.ti, end.outcome, info=end.info, now=now))
+        return started, written
+
+    @staticmethod
+    def _start_plan(
+        ti: TaskInstance | None, claim: TryClaim, now: datetime
+    ) -> tuple[TaskInstanceUpdate, TaskInstance] | None:
+        """The compare-and-set that starts ``ti`` (queued at the claimed try), and the try
+        as started; None when ``ti`` is not that."""
+        if ti is None or ti.try_number != claim.key.try_number or ti.state != TIS.QUEUED:
+            return None
+        fields: dict[str, Any] = {
+            "last_heartbeat_at": now,
+            "hostname": claim.hostname,
+            "pid": claim.pid,
+        }
+        if ti.reschedule_at is None or ti.start_date is None:
+            fields["start_date"] = now  # a rescheduled sensor keeps its first poke's start
+        update = TaskInstanceUpdate(
+            ti_id=ti.id,
+            state=TIS.RUNNING,
+            expected_state=TIS.QUEUED,
+            expected_try_number=ti.try_number,
+            fields=fields,
+        )
+        return update, attrs.evolve(ti, state=TIS.RUNNING, **fields)
 
     def heartbeat(self, ti: TaskInstance) -> bool:
         """Say the try is alive; False if it is no longer running (cleared, marked, reaped)."""
@@ -197,20 +241,7 @@ class TryRecorder:
         """
         if not ends:
             return []
-        now = now or _now()
-        planned = [self._ending(end.ti, end.outcome, end.info, now) for end in ends]
-        try:
-            applied = self.store.update_task_instances([update for _, update, _ in planned])
-        except NotFoundError:  # a run was deleted meanwhile: settle each on its own
-            applied = [False] * len(ends)
-        written: list[TIS | None] = []
-        for end, (new, _, dag), ok in zip(ends, planned, applied, strict=True):
-            if ok:
-                self._after_end(end.ti, new, end.outcome, end.info, dag, now)
-                written.append(new)
-            else:
-                written.append(self.finish(end.ti, end.outcome, info=end.info, now=now))
-        return written
+        return self.record([], ends, now=now)[1]
 
     def _ending(
         self, current: TaskInstance, outcome: TaskOutcome | None, info: str | None, now: datetime

@@ -46,6 +46,12 @@ class Workload:
     DAG's own callbacks for the run in ``key`` instead of a task (its ``task_id``
     is empty); ``reason`` says why the run ended. Workers load user code, the
     scheduler never does: that is why callbacks travel this way.
+
+    ``try_info`` (JSON text) is what the scheduler knew of the try and its run when
+    it queued it (``slipstream.execution.worker.started_payload``); with it, a local
+    worker runs the try without reading the store first, and the scheduler records
+    the try's start and end from the executor's events. Executors that cannot report
+    through events ignore it.
     """
 
     key: TaskInstanceKey
@@ -57,6 +63,7 @@ class Workload:
     token: str | None = attrs.field(default=None, repr=False)
     dag_callback: str | None = None
     reason: str | None = None
+    try_info: str | None = attrs.field(default=None, repr=False)
 
     def to_json(self) -> str:
         return json.dumps(attrs.asdict(self), sort_keys=True, separators=(",", ":"))
@@ -96,6 +103,10 @@ class LocalWorker(Protocol):
     the scheduler dies.
     """
 
+    def forking(self) -> None:
+        """In the executor's process, just before it forks the long-lived parent of its
+        workers: release what no fork may inherit (the store's pooled connections)."""
+
     def warm_up(self) -> None:
         """In the parent, once before its first fork: import and first-use what every
         try needs (never user code), so that forks start warm. Must never raise."""
@@ -108,11 +119,20 @@ class LocalWorker(Protocol):
         """Run ``workload`` in this (freshly forked) process with its own store
         connection, recording the try; returns ``TaskOutcome.to_dict()``."""
 
+    def adopt(self, keys: Collection[TaskInstanceKey]) -> None:
+        """In the parent: take over heartbeats and ``end`` of begun tries whose start
+        someone else recorded (the scheduler); those not running at that try are left."""
+
     def begin(self, starts: Sequence[tuple[Workload, int]]) -> list[str | None]:
         """In the parent: record, in one batch, that these tries start now, each in
         the forked process with that pid. Per try, the text its process hands to
         ``execute``, or None when the try is no longer queued (cleared, marked, run
         elsewhere): it must not run. Raises when the store cannot be written."""
+
+    def prepare(self, workload: Workload) -> None:
+        """In the parent, as it hands a try to its fork: cheap preparations better made
+        one at a time than by forks side by side (the try's log folder). Must never
+        raise."""
 
     def execute(self, workload: Workload, started: str) -> Mapping[str, Any]:
         """In the forked process: run a try ``begin`` recorded, recording nothing.

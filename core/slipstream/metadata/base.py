@@ -92,6 +92,12 @@ class MetadataStore:
         """Called in a process forked from one that used this store: forget inherited
         connections (never close them: they belong to the parent)."""
 
+    def before_fork(self) -> None:
+        """Called before this process forks a long-lived child: close idle pooled
+        connections, so that the child (and whatever it starts) holds no copy of their
+        sockets. A copy outliving this process would keep its server session, and any
+        transaction it was in with its row locks, alive after this process dies."""
+
     # -- DAGs -----------------------------------------------------------------------
 
     def upsert_dags(self, dags: Iterable[DagMetadata], *, paused_on_creation: bool = True) -> None:

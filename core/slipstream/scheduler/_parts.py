@@ -33,9 +33,12 @@ class SchedulerParts:
     _dag_limits: dict[str, int]
     #: Task instances known to be scheduled (queueing.ScheduledQueue).
     scheduled: ScheduledQueue
+    _submitted: dict[TaskInstanceKey, TaskInstance]
+    _runs: dict[tuple[str, str], DagRun]
     #: Read scheduled task instances from the store at the next queueing (full pass,
     #: recovery): some may have been scheduled by others.
     _reread_scheduled: bool
+    _more_to_queue: bool
 
     def dag_for_version(self, version_id: int | None, dag_id: str) -> SerializedDag:
         raise NotImplementedError

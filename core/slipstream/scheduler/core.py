@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from slipstream.errors import AlreadyExistsError
-from slipstream.execution.recording import TryRecorder
+from slipstream.execution.recording import TryClaim, TryEnd, TryRecorder
 from slipstream.execution.runner import TaskOutcome
 from slipstream.execution.worker import dag_file_for
 from slipstream.executors.base import Executor, ExecutorEvent, TaskInstanceKey, Workload
@@ -162,6 +162,13 @@ class Scheduler(RunsMixin, QueueingMixin, RecoveryMixin):
         self._dag_limits: dict[str, int] = {}
         self.scheduled = ScheduledQueue()
         self._reread_scheduled = True
+        self._more_to_queue = False  # queue_tasks stopped short of what it could queue
+        #: Tries this scheduler handed to its executor, as it last recorded them: the
+        #: starts and ends it records from executor events need no read.
+        self._submitted: dict[TaskInstanceKey, TaskInstance] = {}
+        #: Runs as last read (what a try needs of its run does not change).
+        self._runs: dict[tuple[str, str], DagRun] = {}
+        self._hostname = socket.gethostname()
         #: Running runs this scheduler evaluated, and when (time.monotonic()).
         self._examined: dict[tuple[str, str], float] = {}
         #: Runs to evaluate in the next tick: the tasks that changed, or None for all.
@@ -206,12 +213,14 @@ class Scheduler(RunsMixin, QueueingMixin, RecoveryMixin):
     # -- one iteration -----------------------------------------------------------------
 
     def tick(self) -> bool:
-        """One iteration; returns whether anything happened (so the loop should not wait)."""
+        """One iteration; returns whether more work is ready right now (so the loop
+        should not wait). Work that the executor's events bring wakes
+        ``Executor.wait_for_events`` at once: waiting costs those no time, and a loop
+        that waits sees several events per tick instead of ticking for nothing."""
         now = self.clock()
         events = self.executor.sync()
         if events:
             self.process_events(events, now)
-        busy = bool(events)
         full = time.monotonic() - self._last_full_pass >= self.poll_interval
         if full:
             self._last_full_pass = time.monotonic()
@@ -226,11 +235,11 @@ class Scheduler(RunsMixin, QueueingMixin, RecoveryMixin):
         if self.focus is not None:
             pending = {run: changed for run, changed in pending.items() if run in self.focus}
         if full:
-            busy = self.schedule_runs(now, None, also=pending) or busy
+            self.schedule_runs(now, None, also=pending)
         elif pending:
-            busy = self.schedule_runs(now, pending) or busy
-        busy = self.queue_tasks(now) > 0 or busy
-        return busy
+            self.schedule_runs(now, pending)
+        self.queue_tasks(now)
+        return bool(self._pending) or self._more_to_queue
 
     def _heartbeat(self) -> None:
         """Tell the store this scheduler lives, a few times per heartbeat timeout (each
@@ -303,7 +312,9 @@ class Scheduler(RunsMixin, QueueingMixin, RecoveryMixin):
         for (dag_id, run_id), (found, changed) in targets.items():
             current = found or self.store.get_dag_run(dag_id, run_id)
             if current is None or current.state != DagRunState.RUNNING:
+                self._runs.pop((dag_id, run_id), None)
                 continue
+            self._runs[(dag_id, run_id)] = current
             changed_any = self.schedule_run(current, now, changed) or changed_any
         return changed_any
 
@@ -335,6 +346,7 @@ class Scheduler(RunsMixin, QueueingMixin, RecoveryMixin):
                 chosen.append(run)
         held = {(run.dag_id, run.run_id) for run in runs}
         self._examined = {at: t for at, t in self._examined.items() if at in held}
+        self._runs = {at: run for at, run in self._runs.items() if at in held}
         return chosen
 
     def schedule_run(
@@ -621,21 +633,24 @@ class Scheduler(RunsMixin, QueueingMixin, RecoveryMixin):
         """Act on what the executor saw; marks the runs to evaluate in this tick (and
         returns them), each with the tasks whose tries ended.
 
-        Whoever watched a try recorded it; an ended try that was not recorded (its
-        watcher died, or the executor reports for it) is recorded here.
+        A try's watcher may have recorded it (a worker that records itself, the local
+        executor's zygote when it had to); the starts and ends it did not record are
+        recorded here, each kind in one batch, starts first.
         """
         affected: dict[tuple[str, str], set[str] | None] = {}
+        starts: list[tuple[TaskInstance | None, TryClaim]] = []
+        ends: list[tuple[TaskInstanceKey, Mapping[str, Any], str | None]] = []
         for event in events:
             if not event.key.task_id:
                 continue  # DAG callbacks change no state
             key = event.key
             report = event.outcome or {}
-            ref = TaskInstanceRef(
-                dag_id=key.dag_id, run_id=key.run_id, task_id=key.task_id, map_index=key.map_index
-            )
-            if event.state == TIS.RUNNING:  # its start is recorded already
-                if report.get("notify"):
-                    self.recorder.notify_started(ref)
+            if event.state == TIS.RUNNING:
+                if report.get("record"):  # ours to record
+                    claim = TryClaim(key=key, hostname=self._hostname, pid=int(report["pid"]))
+                    starts.append((self._submitted.get(key), claim))
+                elif report.get("notify"):  # recorded by a process that runs no listeners
+                    self.recorder.notify_started(_ref(key))
                 continue
             at = (key.dag_id, key.run_id)
             changed = affected.setdefault(at, set())
@@ -644,19 +659,57 @@ class Scheduler(RunsMixin, QueueingMixin, RecoveryMixin):
             elif changed is not None:
                 changed.add(key.task_id)
             if report.get("recorded") or report.get("abandoned"):
-                if report.get("notify"):  # recorded by a process that runs no listeners
+                self._submitted.pop(key, None)
+                if report.get("notify"):
                     self.recorder.notify_ended(
-                        ref, TIS(report["state"]), TIS.RUNNING, report.get("error")
+                        _ref(key), TIS(report["state"]), TIS.RUNNING, report.get("error")
                     )
                 continue
-            ti = self.store.get_task_instance(ref)
-            if ti is None or ti.try_number != key.try_number:
-                continue
-            outcome = TaskOutcome.from_dict(report) if report.get("state") else None
-            self.recorder.finish(ti, outcome, info=event.info, now=now)
+            ends.append((key, report, event.info))
+        if starts or ends:
+            self._record(starts, ends, now)
         for at, changed in affected.items():
             self._mark(at, changed)
         return affected
+
+    def _record(
+        self,
+        starts: list[tuple[TaskInstance | None, TryClaim]],
+        ends: list[tuple[TaskInstanceKey, Mapping[str, Any], str | None]],
+        now: datetime,
+    ) -> None:
+        """Record the starts and ends the executor reported, in one write. A try that is
+        no longer queued when its start is recorded (cleared or marked while it was
+        handed over) is stopped. An end of a try this scheduler did not hand over (a
+        process that died before its start was recorded) is settled by itself."""
+        unknown = [claim for ti, claim in starts if ti is None]
+        if unknown:  # not handed over by this scheduler: read them
+            for claim, ti in zip(unknown, self.recorder.start_many(unknown), strict=True):
+                self._started(claim, ti)
+        known = [(ti, claim) for ti, claim in starts if ti is not None]
+        batch: list[TryEnd] = []
+        for key, report, info in ends:
+            outcome = TaskOutcome.from_dict(report) if report.get("state") else None
+            mine = self._submitted.pop(key, None)
+            if mine is not None:
+                batch.append(TryEnd(ti=mine, outcome=outcome, info=info))
+                continue
+            ti = self.store.get_task_instance(_ref(key))
+            if ti is not None and ti.try_number == key.try_number:
+                self.recorder.finish(ti, outcome, info=info, now=now)
+        started, _ = self.recorder.record(known, batch, now=now)
+        ended = {end.ti.id for end in batch}
+        for (ti, claim), now_running in zip(known, started, strict=True):
+            assert ti is not None
+            if ti.id not in ended:
+                self._started(claim, now_running)
+
+    def _started(self, claim: TryClaim, ti: TaskInstance | None) -> None:
+        if ti is not None:
+            self._submitted[claim.key] = ti
+        else:
+            log.info("stopping %s: it is no longer queued", claim.key)
+            self.executor.cancel(claim.key)
 
     def _mark(self, run: tuple[str, str], changed: Collection[str] | None) -> None:
         """Evaluate ``run`` in this tick: downstream of ``changed``, or all (None)."""
@@ -684,3 +737,9 @@ class Scheduler(RunsMixin, QueueingMixin, RecoveryMixin):
     def _notify(self, event: str, **kwargs: Any) -> None:
         if self.plugins is not None:
             self.plugins.notify(event, **kwargs)
+
+
+def _ref(key: TaskInstanceKey) -> TaskInstanceRef:
+    return TaskInstanceRef(
+        dag_id=key.dag_id, run_id=key.run_id, task_id=key.task_id, map_index=key.map_index
+    )

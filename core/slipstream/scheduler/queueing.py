@@ -9,9 +9,11 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from slipstream.execution.worker import dag_file_for
+import attrs
+
+from slipstream.execution.worker import dag_file_for, started_payload
 from slipstream.executors.base import TaskInstanceKey, Workload
-from slipstream.metadata.records import TaskInstance, TaskInstanceUpdate
+from slipstream.metadata.records import DagRun, TaskInstance, TaskInstanceUpdate
 from slipstream.scheduler._parts import SchedulerParts
 from slipstream.state import TaskInstanceState as TIS
 
@@ -40,8 +42,9 @@ class ScheduledQueue:
     def __len__(self) -> int:
         return len(self._latest)
 
-    def known(self, dag_id: str) -> int:
-        return self._per_dag[dag_id]
+    def dags(self) -> set[str]:
+        """The DAGs with task instances in the queue."""
+        return {dag_id for dag_id, n in self._per_dag.items() if n > 0}
 
     def add(self, tis: Iterable[TaskInstance]) -> None:
         for ti in tis:
@@ -72,42 +75,49 @@ class QueueingMixin(SchedulerParts):
     def queue_tasks(self, now: datetime) -> int:
         """Hand scheduled task instances to the executor, within every limit.
 
-        One grouped count says which DAGs have tries waiting and how many run (DAGs
-        at their ``max_active_tasks`` cost nothing more); the candidates come from
-        the scheduler's own queue of scheduled task instances, which reads the store
-        only for what it has not seen (every full pass, or when a DAG with waiting
-        tries has none in it).
+        The candidates come from the scheduler's own queue of scheduled task
+        instances, which reads the store (the best PAGE of them) only on full passes,
+        for what other schedulers or recoveries scheduled. One grouped count of
+        queued and running tries per DAG says which DAGs may queue more: a DAG at its
+        ``max_active_tasks`` costs nothing more.
         """
+        self._more_to_queue = False
         slots = self.executor.open_slots()
         if slots <= 0:
             return 0
         focus = self.focus or set()
-        counts = self.store.count_task_instances_by_dag(
-            states=[TIS.SCHEDULED, TIS.QUEUED, TIS.RUNNING],
-            dag_ids=sorted({dag_id for dag_id, _ in focus}),
-        )
-        waiting = {d: c.get(TIS.SCHEDULED, 0) for d, c in counts.items() if c.get(TIS.SCHEDULED)}
-        if not waiting:
-            self.scheduled.clear()
-            return 0
-        per_dag: Counter[str] = Counter(
-            {d: c.get(TIS.QUEUED, 0) + c.get(TIS.RUNNING, 0) for d, c in counts.items()}
-        )
-        open_dags = {d for d in waiting if per_dag[d] < self._dag_limits.get(d, per_dag[d] + 1)}
+        focus_dags = sorted({dag_id for dag_id, _ in focus})
+        limits = self._dag_limits
+        if self._reread_scheduled:  # a full pass: learn what others scheduled too
+            self._reread_scheduled = False
+            counts = self.store.count_task_instances_by_dag(
+                states=[TIS.SCHEDULED, TIS.QUEUED, TIS.RUNNING], dag_ids=focus_dags
+            )
+            per_dag = _active(counts)
+            waiting = {d for d, c in counts.items() if c.get(TIS.SCHEDULED)}
+            readable = sorted(d for d in waiting if per_dag[d] < limits.get(d, per_dag[d] + 1))
+            if readable:
+                self.scheduled.add(
+                    self.store.list_task_instances(
+                        states=[TIS.SCHEDULED],
+                        dag_ids=readable,
+                        run_ids=sorted({run_id for _, run_id in focus}),
+                        order_by="-priority_weight",
+                        limit=PAGE,
+                        with_total=False,
+                    ).items
+                )
+        else:
+            if not len(self.scheduled):
+                return 0
+            # Every DAG's count: filtered by DAG, SQLite would scan all of a DAG's rows
+            # instead of the few queued and running ones.
+            per_dag = _active(
+                self.store.count_task_instances_by_dag(states=[TIS.QUEUED, TIS.RUNNING])
+            )
+        open_dags = {d for d in self.scheduled.dags() if per_dag[d] < limits.get(d, per_dag[d] + 1)}
         if not open_dags:
             return 0
-        if self._reread_scheduled or any(self.scheduled.known(d) == 0 for d in open_dags):
-            self._reread_scheduled = False
-            self.scheduled.add(
-                self.store.list_task_instances(
-                    states=[TIS.SCHEDULED],
-                    dag_ids=sorted(open_dags),
-                    run_ids=sorted({run_id for _, run_id in focus}),
-                    order_by="-priority_weight",
-                    limit=PAGE,
-                    with_total=False,
-                ).items
-            )
         pools = {pool.name: pool.open_slots for pool in self.store.list_pools(scheduled=False)}
         per_task: dict[str, Counter[str]] = {}
 
@@ -142,6 +152,7 @@ class QueueingMixin(SchedulerParts):
             if ti.dag_id in per_task:
                 per_task[ti.dag_id][ti.task_id] += 1
         self.scheduled.add(passed)
+        self._more_to_queue = budget == 0 and len(chosen) < slots
         if not chosen:
             return 0
         won = self.store.update_task_instances(
@@ -162,11 +173,35 @@ class QueueingMixin(SchedulerParts):
             ]
         )
         queued = 0
-        for (_, workload), ok in zip(chosen, won, strict=True):
-            if ok:  # a False means another scheduler queued it first (or it changed)
-                self.executor.submit(workload)
-                queued += 1
+        for (ti, workload), ok in zip(chosen, won, strict=True):
+            if not ok:  # another scheduler queued it first (or it changed)
+                continue
+            now_queued = attrs.evolve(
+                ti,
+                state=TIS.QUEUED,
+                try_number=workload.key.try_number,
+                queued_at=now,
+                lease_owner=self.id,
+                executor=self.executor_name,
+            )
+            run = self._run_of(ti)
+            if run is not None:
+                # What the worker needs of the try and its run, so that it reads
+                # nothing before the task starts; we record the start and the end.
+                workload = attrs.evolve(workload, try_info=started_payload(now_queued, run))
+                self._submitted[workload.key] = now_queued
+            self.executor.submit(workload)
+            queued += 1
         return queued
+
+    def _run_of(self, ti: TaskInstance) -> DagRun | None:
+        at = (ti.dag_id, ti.run_id)
+        if at not in self._runs:
+            run = self.store.get_dag_run(*at)
+            if run is None:
+                return None
+            self._runs[at] = run
+        return self._runs[at]
 
     def _fits(
         self,
@@ -207,3 +242,8 @@ class QueueingMixin(SchedulerParts):
             priority=ti.priority_weight,
             timeout_seconds=float(timeout) if timeout is not None else None,
         )
+
+
+def _active(counts: dict[str, dict[TIS, int]]) -> Counter[str]:
+    """Tries queued or running, per DAG."""
+    return Counter({d: c.get(TIS.QUEUED, 0) + c.get(TIS.RUNNING, 0) for d, c in counts.items()})

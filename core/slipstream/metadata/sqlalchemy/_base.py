@@ -122,6 +122,10 @@ class StoreBase(MetadataStore):
     def close(self) -> None:
         self._engine.dispose()
 
+    def before_fork(self) -> None:
+        if not isinstance(self._engine.pool, StaticPool):  # in-memory SQLite: its one database
+            self._engine.dispose()
+
     def after_fork(self) -> None:
         # The child must not touch the parent's pooled connections; the engine (and
         # its cache of compiled statements) is reused, connections are made anew.

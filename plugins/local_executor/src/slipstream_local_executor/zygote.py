@@ -1,17 +1,25 @@
-"""The warm process every task try is forked from, and the recorder of those tries.
+"""The warm process every task try is forked from.
 
 Protocol on the pipe to the executor (pickled tuples):
   executor -> zygote: ("run", workload_json) | ("cancel", key_json) | ("stop", wait)
-  zygote -> executor: ("running", key_json, report_json, info)
-                    | ("done", key_json, report_json | None, info)
+                    | ("ack", seq)
+  zygote -> executor: ("running", key_json, report_json, info, seq)
+                    | ("done", key_json, report_json | None, info, seq)
 
-The zygote records a try's start before its fork runs it, heartbeats every running
-try, and records each try's end once its fork has exited — all in batches, through
-``LocalWorker.begin``, ``heartbeat`` and ``end`` — and only then reports it. A fork
-just runs its task. It outlives the scheduler, so tries that run on when the
-scheduler dies are still recorded. A "done" whose report says ``recorded`` is in
-the store already; any other is left to the scheduler to record (a "done" without a
-report ended without a word: it failed, with ``info`` saying why).
+Who records a try in the store:
+- A workload that carries ``try_info`` (the scheduler's snapshot of the try and its
+  run) is recorded by the scheduler: the zygote hands it to a spare fork at once
+  and reports ``running`` (with the fork's pid, ``record: true``) and ``done``
+  (the fork's report, or None when it died without one). The executor acknowledges
+  events (``ack``) once the scheduler has taken them. Until then the zygote keeps
+  them: if the scheduler dies, or the executor stops, the zygote records every
+  unacknowledged start and end itself (compare-and-set writes make a repeat
+  harmless), so no try's outcome is lost and none runs twice.
+- A workload without ``try_info`` is recorded here, in batches, through
+  ``LocalWorker.begin`` and ``end``; its "done" report says ``recorded``.
+The zygote heartbeats every running try (one batch per interval) either way, so a
+try stays alive in the store while the scheduler is busy, stopped or gone. A fork
+only runs its task; it connects to the store only if the task needs it.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -36,9 +44,9 @@ from slipstream.executors import LocalWorker, Workload
 log = logging.getLogger(__name__)
 
 WARM_TIMEOUT = 30
-#: Seconds between attempts to record ended tries while the store refuses; after the
-#: last, the scheduler is asked to record them.
-END_RETRIES = (0.2, 0.5, 1.0, 2.0, 4.0)
+#: Seconds between attempts to record tries while the store refuses; after the last,
+#: ends are handed to the scheduler as they are.
+RETRIES = (0.2, 0.5, 1.0, 2.0, 4.0)
 ABANDONED = json.dumps(
     {"abandoned": "the try is no longer queued (cleared, marked or run elsewhere)"}
 )
@@ -57,18 +65,21 @@ class _Spare:
 
 @attrs.define
 class _Child:
+    pid: int
     workload: Workload
     key_json: str
     reader: int
+    recorded_here: bool  # the zygote recorded its start (no try_info)
     buffer: bytearray = attrs.field(factory=bytearray)
     deadline: float | None = None
     kill_reason: str | None = None
     open: bool = True
+    running_seq: int = 0  # the "running" event that asks the scheduler to record it
 
 
 @attrs.define
 class _Ended:
-    """A try whose process exited, and whose end is not recorded yet."""
+    """A try whose process exited."""
 
     child: _Child
     report: dict[str, Any] | None
@@ -101,7 +112,7 @@ def _become_child(prctl: Callable[..., int] | None, zygote: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if prctl is not None:
         prctl(PR_SET_NAME, b"slipstream-try")
-        # Without the zygote nobody records this try: die with it, and the
+        # Without the zygote nobody watches this try: die with it, and the
         # scheduler fails (or retries) the try at once instead of it running twice.
         prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != zygote:  # it died before the line above
@@ -155,8 +166,8 @@ def serve(
 ) -> None:
     """The zygote's loop; runs until told to stop and its children are done and recorded.
 
-    When the scheduler dies, the pipe ends: the zygote starts nothing more, lets
-    running tries finish, records them, and exits.
+    When the scheduler dies, the pipe ends: the zygote starts nothing more, records
+    what the scheduler had not, lets running tries finish, records them, and exits.
     """
     executor_end.close()  # else the pipe never ends, even when the scheduler dies
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the scheduler's to handle
@@ -189,9 +200,13 @@ class _Zygote:
         self.children: dict[int, _Child] = {}
         self.by_reader: dict[int, int] = {}  # reader fd -> pid
         self.spares: list[_Spare] = []
-        self.ending: list[_Ended] = []
-        self.end_failures = 0
-        self.next_end_attempt = 0.0
+        self.ending: list[_Ended] = []  # exited; to report (and maybe record)
+        self.reported: dict[int, _Ended] = {}  # seq -> reported for the scheduler to record
+        self.seq = 0  # of the last event sent
+        self.acked = 0  # events up to this one are the scheduler's
+        self.taken_over = False  # the zygote records everything from now on
+        self.failures = 0
+        self.next_attempt = 0.0
         self.next_beat = time.monotonic() + heartbeat_interval
         self.warmed: set[str] = set()
         self.stopping = False
@@ -219,33 +234,43 @@ class _Zygote:
                 self._start(runs)
             self._enforce_deadlines()
             self._reap()
-            if self.ending and time.monotonic() >= self.next_end_attempt:
-                self._record_ends()
+            due = time.monotonic() >= self.next_attempt
+            if (self.stopping or self.parent_gone) and not self.taken_over and due:
+                self._take_over()
+            if self.ending and due:
+                self._end()
             self._beat()
             if self.stopping:
                 self._retire_spares()
-                if not self.children and not self.ending:
+                if not self.children and not self.ending and self.taken_over:
                     return
             elif len(self.spares) < self.spares_wanted and not self.ending:
-                self._fork_spare()  # one per turn, off the critical path
+                # Off the critical path, and all at once: the pages this process
+                # writes next are copied once for the batch, not once per fork.
+                while len(self.spares) < self.spares_wanted and not self.conn.poll(0):
+                    self._fork_spare()
 
     def _timeout(self) -> float:
         now = time.monotonic()
         if not self.stopping and len(self.spares) < self.spares_wanted:
             return 0.0
         due = [now + 0.2, self.next_beat]
-        if self.ending:
-            due.append(self.next_end_attempt)
+        if self.ending or (self.stopping and not self.taken_over):
+            due.append(self.next_attempt)
         due.extend(c.deadline for c in self.children.values() if c.deadline is not None)
         return max(0.0, min(due) - now)
 
-    def send(self, *message: Any) -> None:
+    def send(self, *message: Any) -> int:
+        """Send an event; returns its sequence number (0 when nobody listens)."""
         if self.parent_gone:
-            return
+            return 0
+        self.seq += 1
         try:
-            self.conn.send(message)
+            self.conn.send((*message, self.seq))
         except (BrokenPipeError, OSError):  # the scheduler is gone: finish up and leave
             self.parent_gone = self.stopping = True
+            return 0
+        return self.seq
 
     def _receive(self) -> list[Workload]:
         """Every message waiting on the pipe; returns the tries to start."""
@@ -258,6 +283,8 @@ class _Zygote:
                 return runs
             if kind == "run":
                 runs.append(Workload.from_json(argument))
+            elif kind == "ack":
+                self._ack(argument)
             elif kind == "cancel":
                 self._cancel(argument)
             elif kind == "stop":
@@ -265,10 +292,17 @@ class _Zygote:
             if not self.conn.poll(0):
                 return runs
 
+    def _ack(self, seq: int) -> None:
+        """The scheduler took every event up to ``seq``: their starts and ends are its."""
+        self.acked = max(self.acked, seq)
+        for done in [s for s in self.reported if s <= self.acked]:
+            del self.reported[done]
+
     # -- starting tries ------------------------------------------------------------
 
     def _start(self, runs: list[Workload]) -> None:
-        """Record the tries' start in one batch, then hand each to a spare fork."""
+        """Hand each try to a spare fork; tries the scheduler does not record get their
+        start recorded here first, in one batch."""
         if self.parent_gone or os.getppid() != self.parent:
             # The scheduler died: the tries stay queued, and the next scheduler queues
             # them again once this one's heartbeat is stale.
@@ -277,33 +311,53 @@ class _Zygote:
         while len(self.spares) < len(runs):
             self._fork_spare()
         chosen = self.spares[: len(runs)]
-        try:
-            started = self.worker.begin([(w, s.pid) for w, s in zip(runs, chosen, strict=True)])
-        except Exception as exc:
-            log.exception("could not record the start of %d tries", len(runs))
-            for workload in runs:
-                self.send("done", _key_json(workload), None, f"its start was not recorded: {exc}")
-            return
-        for workload, spare, payload in zip(runs, chosen, started, strict=True):
-            key_json = _key_json(workload)
-            if payload is None:
-                self.send("done", key_json, ABANDONED, None)
-                continue  # the spare waits for another try
+        started: list[str | None] = [w.try_info for w in runs]
+        skip: set[int] = set()
+        here = [i for i, w in enumerate(runs) if w.try_info is None]
+        if here:
+            failure: str | None = None
+            try:
+                begun = self.worker.begin([(runs[i], chosen[i].pid) for i in here])
+            except Exception as exc:
+                log.exception("could not record the start of %d tries", len(here))
+                begun, failure = [None] * len(here), f"its start was not recorded: {exc}"
+            for i, payload in zip(here, begun, strict=True):
+                started[i] = payload
+                if payload is None:  # not run: the spare waits for another try
+                    skip.add(i)
+                    report = None if failure else ABANDONED
+                    self.send("done", _key_json(runs[i]), report, failure)
+        for i, (workload, spare) in enumerate(zip(runs, chosen, strict=True)):
+            if i in skip:
+                continue
             self.spares.remove(spare)
             deadline = None
             if workload.timeout_seconds:
                 deadline = time.monotonic() + workload.timeout_seconds + self.kill_grace
-            child = _Child(workload, key_json, spare.reader, deadline=deadline)
+            child = _Child(
+                spare.pid,
+                workload,
+                _key_json(workload),
+                spare.reader,
+                recorded_here=workload.try_info is None,
+                deadline=deadline,
+            )
             self.children[spare.pid] = child
             self.by_reader[spare.reader] = spare.pid
-            order = {"workload": workload.to_json(), "started": payload}
+            with contextlib.suppress(Exception):  # an optimisation: the try meets any problem
+                self.worker.prepare(workload)
+            order = {"workload": workload.to_json(), "started": started[i]}
             try:
                 _write_all(spare.orders, json.dumps(order).encode())
             except OSError:
                 child.kill_reason = "the task's process died before the try began"
             finally:
                 os.close(spare.orders)
-            self.send("running", key_json, '{"notify":true}', f"pid {spare.pid}")
+            if child.recorded_here:
+                self.send("running", child.key_json, '{"notify":true}', f"pid {spare.pid}")
+            else:
+                report = json.dumps({"record": True, "pid": spare.pid})
+                child.running_seq = self.send("running", child.key_json, report, None)
 
     def _fork_spare(self) -> None:
         orders_r, orders_w = os.pipe()
@@ -428,30 +482,74 @@ class _Zygote:
             info = child.kill_reason
         self.ending.append(_Ended(child, report, info))
 
-    def _record_ends(self) -> None:
-        """Record every ended try in one batch, then report them to the scheduler."""
-        batch, now = self.ending, time.monotonic()
-        try:
-            reports: list[Any] = list(
-                self.worker.end([(e.child.workload, e.report, e.info) for e in batch])
-            )
-        except Exception:
-            log.warning("could not record the end of %d tries", len(batch), exc_info=True)
-            if self.end_failures < len(END_RETRIES):
-                self.next_end_attempt = now + END_RETRIES[self.end_failures]
-                self.end_failures += 1
-                return
-            # The store keeps refusing: hand the tries to the scheduler as they are.
-            reports = [e.report if e.report and e.report.get("state") else None for e in batch]
-        self.ending, self.end_failures = [], 0
-        for ended, report in zip(batch, reports, strict=True):
+    def _end(self) -> None:
+        """Report ended tries: the scheduler records those it started recording; the
+        rest (and everything once the zygote took over) are recorded here, in one
+        batch, first."""
+        batch = self.ending
+        mine = [e for e in batch if self.taken_over or e.child.recorded_here]
+        reports: dict[int, Mapping[str, Any] | None] = {}
+        if mine:
+            try:
+                recorded = self.worker.end([(e.child.workload, e.report, e.info) for e in mine])
+            except Exception:
+                log.warning("could not record the end of %d tries", len(mine), exc_info=True)
+                if self._retry_later():
+                    return
+                # The store keeps refusing: hand the tries to the scheduler as they are.
+                recorded = [_outcome(e) or {} for e in mine]
+            reports = {id(e): r or None for e, r in zip(mine, recorded, strict=True)}
+        self.ending, self.failures = [], 0
+        for ended in batch:
             child = ended.child
-            self.send("done", child.key_json, json.dumps(report) if report else None, ended.info)
+            # Recorded here, or the fork's own report for the scheduler to record.
+            report = reports[id(ended)] if id(ended) in reports else _outcome(ended)
+            text = json.dumps(report) if report else None
+            seq = self.send("done", child.key_json, text, ended.info)
+            if not (self.taken_over or child.recorded_here):
+                if seq:
+                    self.reported[seq] = ended
+                else:  # the scheduler is gone: the end is ours to record after all
+                    self.ending.append(ended)
             produced = ended.report is not None and "state" in ended.report
             if produced and child.workload.dag_file not in self.warmed:
                 self.warmed.add(child.workload.dag_file)
                 _warm(self.worker, child.workload)
                 self._retire_spares()
+
+    def _retry_later(self) -> bool:
+        """After a failed write: wait before the next attempt; False once out of tries."""
+        if self.failures < len(RETRIES):
+            self.next_attempt = time.monotonic() + RETRIES[self.failures]
+            self.failures += 1
+            return True
+        self.failures = 0
+        return False
+
+    def _take_over(self) -> None:
+        """The scheduler is gone or the executor stops: from now on the zygote records
+        every try — first the starts and ends the scheduler was sent but never took."""
+        unacked = [c for c in self.children.values() if not c.recorded_here]
+        unacked += [e.child for e in [*self.ending, *self.reported.values()]]
+        unacked = [c for c in unacked if not c.recorded_here]
+        starts = [(c.workload, c.pid) for c in unacked if c.running_seq > self.acked]
+        try:
+            if starts:
+                self.worker.begin(starts)  # compare-and-set: no-ops for recorded ones
+            self.worker.adopt([c.workload.key for c in unacked])
+        except Exception:
+            log.warning("could not take over %d tries", len(unacked), exc_info=True)
+            if self._retry_later():
+                return
+        self.taken_over, self.failures = True, 0
+        self.ending.extend(self.reported.values())
+        self.reported.clear()
+
+
+def _outcome(ended: _Ended) -> dict[str, Any] | None:
+    """The fork's report when it holds an outcome; None when it ended without one."""
+    report = ended.report
+    return report if report is not None and report.get("state") else None
 
 
 def _warm(worker: LocalWorker, workload: Workload) -> None:
