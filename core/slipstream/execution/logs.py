@@ -80,7 +80,8 @@ def task_log(path: Path, *, echo: bool = False, capture_output: bool = True) -> 
     handler.setFormatter(logging.Formatter(FORMAT))
     logger = logging.getLogger(TASK_LOGGER)
     previous_level, previous_propagate = logger.level, logger.propagate
-    logger.setLevel(logging.INFO)
+    if previous_level != logging.INFO:  # setLevel touches every logger (a cache clear)
+        logger.setLevel(logging.INFO)
     logger.addHandler(handler)
     console: logging.Handler | None = None
     if echo:
@@ -103,7 +104,8 @@ def task_log(path: Path, *, echo: bool = False, capture_output: bool = True) -> 
             handler.error = handler.error or exc
         if console is not None:
             logger.removeHandler(console)
-        logger.setLevel(previous_level)
+        if previous_level != logging.INFO:
+            logger.setLevel(previous_level)
         logger.propagate = previous_propagate
     if handler.error is not None:
         raise TaskLogError(f"cannot write the task log {path}: {handler.error}")

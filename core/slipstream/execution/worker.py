@@ -21,7 +21,7 @@ import attrs
 
 from slipstream.dag_processing.bag import EXAMPLES_FOLDER
 from slipstream.errors import NotFoundError
-from slipstream.execution.logs import TaskLogError, log_path, task_log
+from slipstream.execution.logs import TASK_LOGGER, TaskLogError, log_path, task_log
 from slipstream.execution.recording import TryRecorder
 from slipstream.execution.runner import RunInfo, TaskOutcome, run_task
 from slipstream.execution.store_client import LazyStoreTaskClient, StoreTaskClient
@@ -399,3 +399,6 @@ def rehearse(log_folder: Path) -> None:
             LazyStoreTaskClient(no_store), loader, workload, payload, log_folder=log_folder
         )
         json.dumps(report)
+    # Forks log tries at INFO: set it once here, not twice in each fork (setLevel
+    # clears every logger's cache, writing to pages the fork would then copy).
+    logging.getLogger(TASK_LOGGER).setLevel(logging.INFO)

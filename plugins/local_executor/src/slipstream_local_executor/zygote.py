@@ -174,8 +174,41 @@ def serve(
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _limited(worker.warm_up)
     gc.freeze()  # the inherited heap stays out of collections here and in every fork
+    _huge_pages()
     _Zygote(conn, worker, kill_grace, heartbeat_interval, spares).loop()
     os._exit(0)
+
+
+MADV_HUGEPAGE = 14
+MADV_COLLAPSE = 25  # Linux 6.1+
+HUGE = 1 << 21
+
+
+def _huge_pages() -> None:
+    """Back this process's heap with 2 MiB pages where the kernel can (Linux 6.1+):
+    a fork then copies one page-table entry per 2 MiB instead of 512, and its exit
+    tears down as few. Pages a fork writes are still copied 4 KiB at a time. An
+    optimisation: any failure leaves things as they were."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        madvise = libc.madvise
+        madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        with open("/proc/self/maps") as maps:
+            regions = maps.read().splitlines()
+    except (OSError, AttributeError):
+        return
+    for region in regions:
+        fields = region.split()
+        if len(fields) > 5 and fields[5] != "[heap]":
+            continue  # a file, the stack, ...: anonymous memory and the heap only
+        if not fields[1].startswith("rw"):
+            continue
+        low, high = (int(x, 16) for x in fields[0].split("-"))
+        low, high = (low + HUGE - 1) & ~(HUGE - 1), high & ~(HUGE - 1)
+        if high > low and madvise(low, high - low, MADV_HUGEPAGE) == 0:
+            madvise(low, high - low, MADV_COLLAPSE)
 
 
 class _Zygote:
