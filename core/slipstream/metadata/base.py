@@ -295,6 +295,13 @@ class MetadataStore:
         """The same counts for every task of the run at once, keyed by task id."""
         raise NotImplementedError
 
+    def count_task_instance_states_of_runs(
+        self, runs: Collection[tuple[str, str]], task_ids: Collection[str]
+    ) -> dict[tuple[str, str], dict[str, dict[TaskInstanceState, int]]]:
+        """``count_task_instance_states_by_task`` for several runs (``(dag_id, run_id)``)
+        at once, of ``task_ids`` only: one read for a scheduling pass over many runs."""
+        raise NotImplementedError
+
     def count_task_instances_by_dag(
         self, *, states: Collection[TaskInstanceState], dag_ids: Collection[str] = ()
     ) -> dict[str, dict[TaskInstanceState, int]]:

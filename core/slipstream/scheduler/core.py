@@ -71,29 +71,45 @@ class _Pass:
     finished: set[str] = attrs.field(factory=set)  # tasks given a final state
 
 
+@attrs.define
+class _RunWork:
+    """One run being scheduled: what to look at (``frontier``: tasks that changed, None
+    for all) and what is known of it."""
+
+    run: DagRun
+    sdag: SerializedDag
+    frontier: set[str] | None
+    unfinished: bool = False  # some task instance of the run is known not to be finished
+
+
 class _UpstreamCounts:
     """State counts of upstream task instances, read as cheaply as the pass allows: per
     upstream set when there are few (counting the smaller of the set and the rest),
-    else once for the whole run, grouped by task."""
+    else once for the whole run, grouped by task; or preloaded with other runs'."""
 
     FEW = 3
+    #: Runs whose upstream sets name at most this many tasks in all have their counts
+    #: read together with other such runs (one read for a whole pass).
+    FEW_TASKS = 64
 
     def __init__(
         self,
         store: MetadataStore,
         run: DagRun,
         sdag: SerializedDag,
-        by_task: Mapping[str, list[TaskInstance]],
+        sets: set[frozenset[str]],
     ) -> None:
         self._store = store
         self._run = run
         self._all = frozenset(sdag.tasks)
-        sets = {
-            frozenset(sdag.tasks[task_id].upstream) for task_id in by_task if task_id in sdag.tasks
-        }
         self._grouped = len(sets) > self.FEW
         self._per_task: dict[str, dict[TIS, int]] | None = None
         self._cache: dict[frozenset[str], UpstreamSummary] = {}
+
+    def preload(self, per_task: dict[str, dict[TIS, int]]) -> None:
+        """Counts per task, read with other runs' (every task the sets name)."""
+        self._per_task = per_task
+        self._grouped = True
 
     def summary(self, upstream: frozenset[str]) -> UpstreamSummary:
         if upstream not in self._cache:
@@ -308,15 +324,31 @@ class Scheduler(RunsMixin, QueueingMixin, RecoveryMixin):
             targets = {at: (None, changed) for at, changed in runs.items()}
         else:
             targets = {at: (None, None) for at in runs}
-        changed_any = False
-        for (dag_id, run_id), (found, changed) in targets.items():
-            current = found or self.store.get_dag_run(dag_id, run_id)
+        read = self._read_running([at for at, (found, _) in targets.items() if found is None])
+        batch: list[tuple[DagRun, Collection[str] | None]] = []
+        for at, (found, changed) in targets.items():
+            current = found or read.get(at)
             if current is None or current.state != DagRunState.RUNNING:
-                self._runs.pop((dag_id, run_id), None)
+                self._runs.pop(at, None)
                 continue
-            self._runs[(dag_id, run_id)] = current
-            changed_any = self.schedule_run(current, now, changed) or changed_any
-        return changed_any
+            self._runs[at] = current
+            batch.append((current, changed))
+        return self._schedule(batch, now)
+
+    def _read_running(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], DagRun]:
+        """The runs named that are running, in one read."""
+        if len(keys) == 1:
+            run = self.store.get_dag_run(*keys[0])
+            return {keys[0]: run} if run is not None else {}
+        wanted = set(keys)
+        if not wanted:
+            return {}
+        found = self.store.list_dag_runs(
+            dag_ids=sorted({dag_id for dag_id, _ in wanted}),
+            states=[DagRunState.RUNNING],
+            limit=None,
+        ).items
+        return {(r.dag_id, r.run_id): r for r in found if (r.dag_id, r.run_id) in wanted}
 
     def _needing_a_look(self, runs: list[DagRun], now: datetime) -> list[DagRun]:
         """The runs a full pass evaluates: what executor events cover needs no second
@@ -352,66 +384,146 @@ class Scheduler(RunsMixin, QueueingMixin, RecoveryMixin):
     def schedule_run(
         self, run: DagRun, now: datetime, changed: Collection[str] | None = None
     ) -> bool:
-        """Decide the undecided task instances of one run, then the run's own state.
+        """Decide the undecided task instances of one run, then the run's own state
+        (see ``_schedule``)."""
+        return self._schedule([(run, changed)], now)
 
-        With ``changed`` (tasks whose instances just ended), only their downstream
-        task instances are decided: nothing else can have changed. Reads only
-        undecided task instances and state counts of their upstreams, so a pass costs
-        what is left to decide, not the size of the run.
+    def _schedule(self, batch: list[tuple[DagRun, Collection[str] | None]], now: datetime) -> bool:
+        """Decide the undecided task instances of running runs, then the runs' states.
+
+        With a run's ``changed`` tasks (whose instances just ended), only their
+        downstream task instances are decided: nothing else can have changed. Reads
+        only undecided task instances and state counts of their upstreams, for all the
+        runs of the batch at once, and writes their decisions in one transaction: a
+        pass costs what is left to decide, not the size of the runs nor their number.
         """
-        sdag = self.dag_for_version(run.dag_version_id, run.dag_id)
-        self._examined[(run.dag_id, run.run_id)] = time.monotonic()
+        moment = time.monotonic()
+        works: list[_RunWork] = []
+        for run, changed in batch:
+            self._examined[(run.dag_id, run.run_id)] = moment
+            sdag = self.dag_for_version(run.dag_version_id, run.dag_id)
+            works.append(_RunWork(run, sdag, None if changed is None else set(changed)))
         wrote_any = False
-        unfinished = False  # known: some task instance of the run has not finished
-        frontier = None if changed is None else set(changed)
-        for _ in range(len(sdag.tasks) + 1):  # a skip cascades one level per pass
-            result = self._schedule_pass(run, sdag, now, frontier)
-            wrote_any = wrote_any or result.wrote
-            unfinished = unfinished or result.unfinished
-            if not result.again:
+        active = works
+        for _ in range(max((len(w.sdag.tasks) for w in works), default=0) + 1):
+            again: list[_RunWork] = []  # a skip cascades one level per pass
+            for work, result in zip(active, self._passes(active, now), strict=True):
+                wrote_any = wrote_any or result.wrote
+                work.unfinished = work.unfinished or result.unfinished
+                if result.again:
+                    if work.frontier is not None:
+                        work.frontier = result.finished  # what just ended decides next
+                    again.append(work)
+            if not again:
                 break
-            if frontier is not None:
-                frontier = result.finished  # what just ended decides the next level
-        timeout = sdag.dagrun_timeout_td
-        timed_out = timeout and run.start_date and now - run.start_date > timeout
-        if not unfinished or timed_out:
-            self._finish_run_if_done(run, sdag, now)
+            active = again
+        for work in works:
+            run, sdag = work.run, work.sdag
+            timeout = sdag.dagrun_timeout_td
+            timed_out = timeout and run.start_date and now - run.start_date > timeout
+            if not work.unfinished or timed_out:  # else the run cannot end yet
+                self._finish_run_if_done(run, sdag, now)
         return wrote_any
 
-    def _schedule_pass(
-        self, run: DagRun, sdag: SerializedDag, now: datetime, changed: set[str] | None
-    ) -> _Pass:
-        """One pass over the undecided task instances (downstream of ``changed`` only,
-        when given)."""
-        task_ids: list[str] = []
-        if changed is not None:
+    def _passes(self, works: list[_RunWork], now: datetime) -> list[_Pass]:
+        """One pass over the undecided task instances of each run (downstream of its
+        ``frontier`` only, when it has one): two reads and one write for them all."""
+        targets: dict[int, set[str] | None] = {}  # index -> task ids to read (None: all)
+        for i, work in enumerate(works):
+            if work.frontier is None:
+                targets[i] = None
+                continue
             # The changed tasks themselves too: a try that ended up for retry waits here.
-            targets = set(changed)
-            for task_id in changed:
-                if task_id in sdag.tasks:
-                    targets.update(sdag.tasks[task_id].downstream)
-            if not targets:
-                return _Pass()
-            if 2 * len(targets) < len(sdag.tasks):  # else reading them all is as cheap
-                task_ids = sorted(targets)
-        undecided = self.store.list_task_instances(
-            dag_ids=[run.dag_id],
-            run_ids=[run.run_id],
-            task_ids=task_ids,
-            states=[TIS.NONE, TIS.UP_FOR_RETRY, TIS.UP_FOR_RESCHEDULE],
-            limit=None,
-        ).items
-        if not undecided:
-            return _Pass()
+            wanted = set(work.frontier)
+            for task_id in work.frontier:
+                if task_id in work.sdag.tasks:
+                    wanted.update(work.sdag.tasks[task_id].downstream)
+            if wanted:  # reading all is as cheap when most tasks are wanted
+                targets[i] = wanted if 2 * len(wanted) < len(work.sdag.tasks) else None
+        undecided = self._undecided(works, targets)
+        plans: dict[int, _UpstreamCounts] = {}
+        small: dict[int, set[str]] = {}  # runs whose upstream counts are read together
+        for i, tis in undecided.items():
+            work = works[i]
+            names = {ti.task_id for ti in tis}
+            sets = {frozenset(work.sdag.tasks[n].upstream) for n in names if n in work.sdag.tasks}
+            plans[i] = _UpstreamCounts(self.store, work.run, work.sdag, sets)
+            upstream = set().union(*sets) if sets else set()
+            if len(upstream) <= _UpstreamCounts.FEW_TASKS:
+                small[i] = upstream
+        if len(small) > 1:
+            keys = {i: (works[i].run.dag_id, works[i].run.run_id) for i in small}
+            read = self.store.count_task_instance_states_of_runs(
+                list(keys.values()), set().union(*small.values())
+            )
+            for i in small:
+                plans[i].preload(read.get(keys[i], {}))
+        results: list[_Pass] = []
+        updates: list[TaskInstanceUpdate] = []
+        by_id: dict[int, TaskInstance] = {}
+        for i, work in enumerate(works):
+            if i not in undecided:
+                results.append(_Pass())
+                continue
+            by_id.update((ti.id, ti) for ti in undecided[i])
+            results.append(self._decide(work, undecided[i], plans[i], updates, now))
+        if updates:
+            applied = self.store.update_task_instances(updates)
+            self.scheduled.add(
+                attrs.evolve(by_id[u.ti_id], state=TIS.SCHEDULED, scheduled_at=now)
+                for u, ok in zip(updates, applied, strict=True)
+                if ok and u.state == TIS.SCHEDULED
+            )
+        return results
+
+    def _undecided(
+        self, works: list[_RunWork], targets: dict[int, set[str] | None]
+    ) -> dict[int, list[TaskInstance]]:
+        """Undecided task instances per run (index): one read for the runs wanting
+        given tasks, one for those wanting all."""
+        found: dict[int, list[TaskInstance]] = {}
+        for whole in (False, True):
+            chosen = [i for i, t in targets.items() if (t is None) == whole]
+            if not chosen:
+                continue
+            task_ids: set[str] = set()
+            if not whole:
+                for i in chosen:
+                    task_ids.update(targets[i] or ())
+            index = {(works[i].run.dag_id, works[i].run.run_id): i for i in chosen}
+            for ti in self.store.list_task_instances(
+                dag_ids=sorted({dag_id for dag_id, _ in index}),
+                run_ids=sorted({run_id for _, run_id in index}),
+                task_ids=sorted(task_ids),
+                states=[TIS.NONE, TIS.UP_FOR_RETRY, TIS.UP_FOR_RESCHEDULE],
+                limit=None,
+                with_total=False,
+            ).items:
+                i = index.get((ti.dag_id, ti.run_id), -1)
+                wanted = targets.get(i)
+                if i >= 0 and (wanted is None or ti.task_id in wanted):
+                    found.setdefault(i, []).append(ti)
+        return found
+
+    def _decide(
+        self,
+        work: _RunWork,
+        undecided: list[TaskInstance],
+        counts: _UpstreamCounts,
+        updates: list[TaskInstanceUpdate],
+        now: datetime,
+    ) -> _Pass:
+        """Decide one run's undecided task instances: their updates are appended to
+        ``updates`` (written by the caller); expansions of mapped tasks are created."""
+        run, sdag = work.run, work.sdag
         by_task: dict[str, list[TaskInstance]] = defaultdict(list)
         for ti in undecided:
             by_task[ti.task_id].append(ti)
-        updates: list[TaskInstanceUpdate] = []
+        written = len(updates)
         expansions: list[NewTaskInstance] = []
         finished_now: set[str] = set()  # tasks given a final state in this pass
         unfinished = False
         deferred = False
-        counts = _UpstreamCounts(self.store, run, sdag, by_task)
 
         def set_state(ti: TaskInstance, new: TIS, **fields: Any) -> None:
             nonlocal unfinished
@@ -453,20 +565,15 @@ class Scheduler(RunsMixin, QueueingMixin, RecoveryMixin):
                     unfinished = unfinished or bool(expansions)
                 else:
                     set_state(ti, TIS.SCHEDULED, scheduled_at=now)
-        if updates:
-            applied = self.store.update_task_instances(updates)
-            by_id = {ti.id: ti for ti in undecided}
-            self.scheduled.add(
-                attrs.evolve(by_id[u.ti_id], state=TIS.SCHEDULED, scheduled_at=now)
-                for u, ok in zip(updates, applied, strict=True)
-                if ok and u.state == TIS.SCHEDULED
-            )
         if expansions:
+            if len(updates) > written:  # the placeholder's removal goes first
+                self.store.update_task_instances(updates[written:])
+                del updates[written:]
             with contextlib.suppress(AlreadyExistsError):  # another scheduler expanded it
                 created = self.store.create_task_instances(run.dag_id, run.run_id, expansions)
                 self.scheduled.add(ti for ti in created if ti.state == TIS.SCHEDULED)
         return _Pass(
-            wrote=bool(updates or expansions),
+            wrote=len(updates) > written or bool(expansions),
             again=deferred,
             unfinished=unfinished,
             finished=finished_now,

@@ -437,6 +437,30 @@ class RunsMixin(StoreBase):
                 counts.setdefault(task_id, {})[TaskInstanceState(state)] = int(n)
         return counts
 
+    def count_task_instance_states_of_runs(
+        self, runs: Collection[tuple[str, str]], task_ids: Collection[str]
+    ) -> dict[tuple[str, str], dict[str, dict[TaskInstanceState, int]]]:
+        t = s.task_instance
+        wanted = set(runs)
+        if not wanted or not task_ids:
+            return {}
+        query = (
+            sa.select(t.c.dag_id, t.c.run_id, t.c.task_id, t.c.state, sa.func.count())
+            .where(
+                t.c.dag_id.in_(sorted({dag_id for dag_id, _ in wanted})),
+                t.c.run_id.in_(sorted({run_id for _, run_id in wanted})),
+                t.c.task_id.in_(sorted(task_ids)),
+            )
+            .group_by(t.c.dag_id, t.c.run_id, t.c.task_id, t.c.state)
+        )
+        counts: dict[tuple[str, str], dict[str, dict[TaskInstanceState, int]]] = {}
+        with self._read() as conn:
+            for dag_id, run_id, task_id, state, n in conn.execute(query):
+                if (dag_id, run_id) in wanted:
+                    per_task = counts.setdefault((dag_id, run_id), {}).setdefault(task_id, {})
+                    per_task[TaskInstanceState(state)] = int(n)
+        return counts
+
     def count_task_instances_by_dag(
         self, *, states: Collection[TaskInstanceState], dag_ids: Collection[str] = ()
     ) -> dict[str, dict[TaskInstanceState, int]]:
