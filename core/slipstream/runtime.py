@@ -112,21 +112,6 @@ class _ForkedWorker:
                 rehearse(Path(folder))
             self._zygote_store().get_dag("")
 
-    def run(self, workload: Workload) -> Mapping[str, Any]:
-        app = self._app
-        store = self._fork_store()
-        try:
-            return run_workload(
-                store,
-                app.loader,
-                workload,
-                log_folder=app.config["logging.base_log_folder"],
-                plugins=app.plugins,
-                heartbeat_interval=app.config["scheduler.task_heartbeat_interval"],
-            )
-        finally:
-            store.close()
-
     # -- the zygote records, forks execute ------------------------------------------------
 
     def begin(self, starts: Sequence[tuple[Workload, int]]) -> list[str | None]:

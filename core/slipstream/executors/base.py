@@ -94,13 +94,13 @@ class ExecutorEvent:
 class LocalWorker(Protocol):
     """Runs workloads in processes forked on this machine (local executors).
 
-    Two ways to use it. ``run`` records its own try (start, heartbeats, end) in the
-    forked process. Or the executor's long-lived parent process records the tries of
-    all its forks in batches — ``begin`` before a fork runs its try, ``heartbeat``
-    while forks run, ``end`` once each has exited — and a fork only runs
-    ``execute``: it needs no database connection unless the task itself reads or writes shared
-    state. The parent outlives the scheduler, so a try's end is recorded even when
-    the scheduler dies.
+    The executor's long-lived parent of the forks (the local executor's zygote)
+    prepares, heartbeats and, when the scheduler cannot (the workload has no
+    ``try_info``, or the scheduler died), records tries in batches — ``begin``
+    before a fork runs its try, ``end`` once it has exited; a fork only runs
+    ``execute`` and needs no database connection unless the task itself reads or
+    writes shared state. The parent outlives the scheduler, so a try's end is
+    recorded even when the scheduler dies.
     """
 
     def forking(self) -> None:
@@ -114,10 +114,6 @@ class LocalWorker(Protocol):
     def warm(self, workload: Workload) -> None:
         """Import what ``workload`` needs (its DAG file) in this process, so that
         processes forked from it later start warm. Must never raise."""
-
-    def run(self, workload: Workload) -> Mapping[str, Any]:
-        """Run ``workload`` in this (freshly forked) process with its own store
-        connection, recording the try; returns ``TaskOutcome.to_dict()``."""
 
     def adopt(self, keys: Collection[TaskInstanceKey]) -> None:
         """In the parent: take over heartbeats and ``end`` of begun tries whose start
