@@ -118,12 +118,14 @@ class MetadataStore:
         active: bool | None = True,
         tags: Collection[str] = (),
         dag_id_pattern: str | None = None,
+        scheduled: bool | None = None,
         limit: int | None = 100,
         offset: int = 0,
         order_by: str = "dag_id",
     ) -> Page[Dag]:
         """DAGs matching every filter. ``tags``: having any of them; ``dag_id_pattern``:
-        a case-insensitive substring (SQL ``%``/``_`` wildcards allowed)."""
+        a case-insensitive substring (SQL ``%``/``_`` wildcards allowed); ``scheduled``:
+        having a schedule (True) or running only when triggered (False)."""
         raise NotImplementedError
 
     def set_dag_paused(self, dag_id: str, paused: bool) -> Dag:

@@ -358,9 +358,14 @@ class Scheduler(RunsMixin, QueueingMixin, RecoveryMixin):
         when it may have outrun its ``dagrun_timeout``."""
         moment = time.monotonic()
         due: set[tuple[str, str]] = set()
-        for ti in self.store.list_task_instances(
-            states=sorted(WAITING_FOR_TIME), limit=None, with_total=False
-        ).items:
+        waiting = (
+            self.store.list_task_instances(
+                states=sorted(WAITING_FOR_TIME), limit=None, with_total=False
+            ).items
+            if runs
+            else []  # nothing running here: an idle pass reads no more
+        )
+        for ti in waiting:
             when = ti.next_retry_at if ti.state == TIS.UP_FOR_RETRY else ti.reschedule_at
             if when is None or when <= now:
                 due.add((ti.dag_id, ti.run_id))

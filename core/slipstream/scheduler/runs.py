@@ -19,9 +19,10 @@ class RunsMixin(SchedulerParts):
     def create_scheduled_runs(self, now: datetime) -> int:
         """Create the runs schedules ask for, up to each DAG's ``max_active_runs``."""
         created = 0
-        for dag in self.store.list_dags(paused=False, active=True, limit=None).items:
-            if dag.schedule in (None, "None"):
-                continue  # runs only when triggered: nothing to read
+        # DAGs that run only when triggered are not even read.
+        for dag in self.store.list_dags(
+            paused=False, active=True, scheduled=True, limit=None
+        ).items:
             due = dag.next_run.create_after
             if due is not None and due > now:
                 continue
