@@ -33,6 +33,7 @@ bench: setup
 	$(PY) benchmarks/run.py --store sqlite
 	$(PY) benchmarks/run.py --store postgresql
 	$(PY) benchmarks/run.py chain_100 fanout_1000 --executor sequential
+	$(PY) benchmarks/run.py transfer_100k transfer_1m
 
 clean:
 	rm -rf $(VENV)

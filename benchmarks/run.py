@@ -9,9 +9,15 @@ figures are the scheduler's and the workers' own, without a server in between.
     dags_100x10   100 DAGs of 10 tasks, triggered together
     backfill_365  a 3-task daily DAG over a year
     idle_scheduler  CPU and memory of a scheduler with nothing to do
+    dag_processor_1000  a dag processor's first parse of 1,000 DAG files of 10
+                  tasks, then its CPU while nothing changes
+    transfer_100k, transfer_1m  GenericTransfer of 100,000 / 1,000,000 rows of five
+                  columns from SQLite into PostgreSQL, in a worker process:
+                  rows per second and the worker's peak RSS (not among the defaults)
 
 ``--store postgresql`` runs them on a PostgreSQL started from the system's
-binaries (or ``SLIPSTREAM_TEST_POSTGRES_URL``).
+binaries (or ``SLIPSTREAM_TEST_POSTGRES_URL``); the transfer workloads always
+write into such a PostgreSQL.
 """
 
 from __future__ import annotations
@@ -244,6 +250,231 @@ def bench_idle(store_url: str, executor: str, seconds: float = 10.0) -> dict[str
     }
 
 
+TRANSFER_ROWS = {"transfer_100k": 100_000, "transfer_1m": 1_000_000}
+TRANSFER_PAGE_SIZE = 10_000
+
+
+def _source_rows(count: int) -> Iterator[tuple[Any, ...]]:
+    """Five columns as SQLite holds them: an id, text, a decimal and a timestamp as text,
+    and a boolean as 0/1 (so every page is converted on its way into PostgreSQL)."""
+    base = datetime(2024, 1, 1, tzinfo=UTC)
+    for i in range(1, count + 1):
+        yield (
+            i,
+            f"customer {i % 9973} ünïcode",
+            f"{i % 100000}.{i % 100:02d}",
+            (base + timedelta(seconds=i)).isoformat(sep=" "),
+            i % 2,
+        )
+
+
+def _vm_hwm_mb(pid: int) -> float | None:
+    """The peak RSS of a live process, from the kernel."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return None
+
+
+def bench_transfer(name: str, store_url: str, executor: str) -> dict[str, Any]:
+    """SQLite -> PostgreSQL through GenericTransfer, run as a task in a worker process."""
+    import sqlite3
+
+    from sqlalchemy import create_engine, make_url
+    from sqlalchemy.pool import NullPool
+
+    from slipstream.metadata.records import TaskInstanceRef
+    from slipstream.operators.transfer import GenericTransfer
+
+    count = TRANSFER_ROWS[name]
+    target = make_url(os.environ["SLIPSTREAM_TEST_POSTGRES_URL"])
+    with tempfile.TemporaryDirectory() as scratch:
+        source = Path(scratch) / "source.db"
+        with sqlite3.connect(source) as conn:
+            conn.execute(
+                "CREATE TABLE rows (id INTEGER PRIMARY KEY, label TEXT, amount TEXT, "
+                "created_at TIMESTAMPTZ, flag BOOLEAN)"
+            )
+            conn.executemany("INSERT INTO rows VALUES (?, ?, ?, ?, ?)", _source_rows(count))
+        engine = create_engine(target, poolclass=NullPool)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE IF EXISTS bench_rows")
+            conn.exec_driver_sql(
+                "CREATE TABLE bench_rows (id BIGINT PRIMARY KEY, label TEXT, "
+                "amount NUMERIC(12, 2), created_at TIMESTAMPTZ, flag BOOLEAN)"
+            )
+        # The worker finds the connections in its environment, inherited from this process.
+        os.environ["SLIPSTREAM_CONN_BENCH_SOURCE"] = json.dumps(
+            {"conn_type": "sqlite", "host": str(source)}
+        )
+        os.environ["SLIPSTREAM_CONN_BENCH_TARGET"] = json.dumps(
+            {
+                "conn_type": "postgres",
+                "host": target.host,
+                "port": target.port,
+                "login": target.username,
+                "password": target.password,
+                "schema": target.database,
+            }
+        )
+        with DAG("transfer", start_date=START) as dag:
+            GenericTransfer(
+                task_id="copy",
+                source_conn_id="bench_source",
+                destination_conn_id="bench_target",
+                sql="SELECT * FROM rows",
+                destination_table="bench_rows",
+                page_size=TRANSFER_PAGE_SIZE,
+            )
+        with app_for(store_url, dag, executor=executor) as app:
+            app.start()
+            run = app.trigger("transfer")
+            app.scheduler.start_run(run)
+            ref = TaskInstanceRef(dag_id="transfer", run_id=run.run_id, task_id="copy")
+            peak, began = 0.0, time.perf_counter()
+            while True:
+                current = app.store.get_dag_run(run.dag_id, run.run_id)
+                if current is not None and current.state.finished:
+                    break
+                if not app.scheduler.tick():
+                    app.executor.wait_for_events(0.05)
+                ti = app.store.get_task_instance(ref)
+                if ti is not None and ti.pid is not None:
+                    peak = max(peak, _vm_hwm_mb(ti.pid) or 0.0)
+            wall = time.perf_counter() - began
+            totals = app.xcom(current, "copy")
+            assert current.state == "success", app.task_states(current)
+        with engine.connect() as conn:
+            written = conn.exec_driver_sql("SELECT COUNT(*) FROM bench_rows").scalar_one()
+            conn.exec_driver_sql("DROP TABLE bench_rows")
+            conn.commit()
+        engine.dispose()
+    assert written == count, (written, count)
+    return {
+        "workload": name,
+        "source": "sqlite",
+        "destination": "postgresql",
+        "rows": totals["rows"],
+        "columns": 5,
+        "page_size": TRANSFER_PAGE_SIZE,
+        "pages": totals["pages"],
+        "mib": round(totals["bytes"] / 2**20, 1),
+        "transfer_s": totals["seconds"],
+        "rows_per_s": round(totals["rows_per_second"]),
+        "wall_s": round(wall, 2),
+        "worker_peak_rss_mb": round(peak, 1),
+    }
+
+
+DAG_FILE = """
+from datetime import datetime
+from slipstream import DAG, task
+
+with DAG("bench_{index:04}", start_date=datetime(2024, 1, 1), schedule=None, tags=["bench"]):
+    previous = None
+    for n in range(10):
+
+        @task(task_id=f"t{{n}}")
+        def step(n=n):
+            return n
+
+        current = step().operator
+        if previous is not None:
+            previous >> current
+        previous = current
+"""
+
+
+def _cpu_with_children(pid: int) -> float:
+    """utime + stime of the process and of its children it has waited for."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def bench_dag_processor(store_url: str, files: int = 1000, seconds: float = 15.0) -> dict[str, Any]:
+    """A ``slipstream dag-processor`` process over a folder of ``files`` DAG files: how
+    long its first parse takes, then its CPU over ``seconds`` while no file changes."""
+    from slipstream.metadata import open_store
+
+    with tempfile.TemporaryDirectory() as home:
+        folder = Path(home) / "dags"
+        folder.mkdir()
+        for index in range(files):
+            (folder / f"bench_{index:04}.py").write_text(DAG_FILE.format(index=index))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SLIPSTREAM")}
+        env.update(
+            {
+                "SLIPSTREAM_HOME": home,
+                "SLIPSTREAM__CORE__METADATA": store_url.replace("{home}", home),
+                "SLIPSTREAM__CORE__DAGS_FOLDER": str(folder),
+                "SLIPSTREAM__CORE__LOAD_EXAMPLES": "false",
+            }
+        )
+        with Slipstream(environ=env) as app:  # migrates the store
+            store = open_store(app.config, app.plugins)
+        began = time.perf_counter()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "slipstream", "dag-processor"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            # A file's parse record is written after its DAG: all there, first parse done.
+            # (Only this folder's: a PostgreSQL database may hold other runs' records.)
+            prefix = str(folder.resolve()) + os.sep
+
+            def parse_records() -> list[Any]:
+                return [p for p in store.list_file_parses() if p.path.startswith(prefix)]
+
+            while len(parse_records()) < files:
+                if proc.poll() is not None:
+                    raise SystemExit(f"the dag processor exited with {proc.returncode}")
+                if time.perf_counter() - began > 1800:
+                    raise SystemExit("the first parse took more than 30 minutes")
+                time.sleep(0.1)
+            first = time.perf_counter() - began
+            first_cpu = _cpu_with_children(proc.pid)
+            dags = sum(d.dag_id.startswith("bench_") for d in store.list_dags(limit=None).items)
+            time.sleep(2)  # let the pass that follows the first one end
+            parsed_at = {p.path: p.last_parsed_at for p in parse_records()}
+            cpu_before = _cpu_with_children(proc.pid)
+            time.sleep(seconds)
+            cpu = _cpu_with_children(proc.pid) - cpu_before
+            reparsed = sum(parsed_at.get(p.path) != p.last_parsed_at for p in parse_records())
+            peak = _peak_rss_mb(proc.pid)
+            rss = _rss_mb(proc.pid)
+        finally:
+            proc.terminate()
+            proc.wait(15)
+            store.close()
+    return {
+        "workload": f"dag_processor_{files}",
+        "store": store_url.split(":", 1)[0],
+        "files": files,
+        "dags": dags,
+        "first_parse_s": round(first, 2),
+        "files_per_s": round(files / first, 1),
+        "first_parse_cpu_s": round(first_cpu, 2),
+        "peak_rss_mb": round(peak, 1),
+        "steady_window_s": seconds,
+        "steady_cpu_percent": round(100 * cpu / seconds, 2),
+        "steady_rss_mb": round(rss, 1),
+        "steady_reparsed_files": reparsed,
+    }
+
+
 def workload(name: str, store_url: str, executor: str) -> dict[str, Any]:
     if name == "fanout_1000":
         return measure(name, store_url, [fanout(1000)], executor, lambda a: [a.trigger("fanout")])
@@ -258,10 +489,21 @@ def workload(name: str, store_url: str, executor: str) -> dict[str, Any]:
         return bench_backfill(store_url, executor)
     if name == "idle_scheduler":
         return bench_idle(store_url, executor)
+    if name in TRANSFER_ROWS:
+        return bench_transfer(name, store_url, executor)
+    if name == "dag_processor_1000":
+        return bench_dag_processor(store_url)
     raise SystemExit(f"unknown workload {name!r}")
 
 
-NAMES = ("chain_100", "fanout_1000", "dags_100x10", "backfill_365", "idle_scheduler")
+NAMES = (
+    "chain_100",
+    "fanout_1000",
+    "dags_100x10",
+    "backfill_365",
+    "idle_scheduler",
+    "dag_processor_1000",
+)
 
 
 def main() -> None:
@@ -272,7 +514,8 @@ def main() -> None:
     parser.add_argument("--store", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--executor", default="local")
     args = parser.parse_args()
-    if args.store == "postgresql" and not os.environ.get("SLIPSTREAM_TEST_POSTGRES_URL"):
+    needs_postgres = args.store == "postgresql" or any(n in TRANSFER_ROWS for n in args.names)
+    if needs_postgres and not os.environ.get("SLIPSTREAM_TEST_POSTGRES_URL"):
         # A throwaway PostgreSQL from the system's binaries, the same one the tests use.
         sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
         from tests.services import start_postgres

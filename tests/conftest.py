@@ -13,6 +13,13 @@ import pytest
 CliRun = Callable[..., subprocess.CompletedProcess[str]]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def private_config_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Keep `slipstream login` credentials of the person running the tests (in
+    ~/.config/slipstream) out of the suite, and the suite's out of theirs."""
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("xdg-config"))
+
+
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     """An empty slipstream home for one test."""
@@ -26,6 +33,7 @@ def clean_environ(home: Path) -> dict[str, str]:
     """The test process's environment without slipstream settings, with its own home."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLIPSTREAM")}
     env["SLIPSTREAM_HOME"] = str(home)
+    env["XDG_CONFIG_HOME"] = str(home / ".config")
     return env
 
 

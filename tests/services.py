@@ -67,7 +67,7 @@ def _override(name: str) -> str | None:
     return os.environ.get(name) or None
 
 
-def _free_ports(count: int) -> list[int]:
+def free_ports(count: int) -> list[int]:
     """Ports free right now, all different (each stays bound until all are picked)."""
     with contextlib.ExitStack() as stack:
         socks = [stack.enter_context(socket.socket()) for _ in range(count)]
@@ -319,7 +319,7 @@ def start_postgres() -> Iterator[PostgresServer]:
     if os.geteuid() == 0 and shutil.which("runuser") is None:
         _missing("runuser (PostgreSQL refuses to run as root)", "util-linux")
     with _workdir("slip-pg-", owner="postgres") as tmp:
-        log, (port,) = tmp / "server.log", _free_ports(1)
+        log, (port,) = tmp / "server.log", free_ports(1)
         _run(
             _as_user(
                 "postgres",
@@ -366,7 +366,7 @@ def start_mariadb() -> Iterator[MysqlServer]:
     if mariadbd is None or install_db is None:
         _missing("MariaDB server (mariadbd, mariadb-install-db)", "mariadb-server")
     with _workdir("slip-my-") as tmp:
-        log, (port,), password = tmp / "server.log", _free_ports(1), secrets.token_urlsafe(16)
+        log, (port,), password = tmp / "server.log", free_ports(1), secrets.token_urlsafe(16)
         user = ["--user=root"] if os.geteuid() == 0 else []
         _run(
             [
@@ -461,7 +461,7 @@ def _start_redis() -> Iterator[str]:
     if binary is None:
         _missing("Redis server (redis-server)", "redis-server")
     with _workdir("slip-redis-") as tmp:
-        (port,) = _free_ports(1)
+        (port,) = free_ports(1)
         url = f"redis://127.0.0.1:{port}/0"
         argv = [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(tmp)]
         argv += ["--save", "", "--appendonly", "no"]
@@ -512,7 +512,7 @@ def _start_rabbitmq() -> Iterator[str]:
     if script is None or epmd is None:
         _missing("RabbitMQ server (rabbitmq-server, epmd)", "rabbitmq-server")
     with _workdir("slip-amqp-") as tmp:
-        port, dist_port, epmd_port = _free_ports(3)
+        port, dist_port, epmd_port = free_ports(3)
         user, password = f"slip-{secrets.token_hex(4)}", secrets.token_urlsafe(16)
         # The user is made at first boot from the config: rabbitmqctl would cost seconds more.
         (tmp / "rabbitmq.conf").write_text(

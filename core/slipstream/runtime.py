@@ -19,7 +19,7 @@ import contextlib
 import socket
 import tempfile
 import time
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from slipstream.execution.recording import TryClaim, TryEnd, TryRecorder
 from slipstream.execution.runner import TaskOutcome
 from slipstream.execution.store_client import LazyStoreTaskClient
 from slipstream.execution.worker import (
+    MEMORY_PREFIX,
     DagLoader,
     rehearse,
     run_dag_callbacks,
@@ -45,6 +46,7 @@ from slipstream.metadata.base import MetadataStore
 from slipstream.metadata.records import DagRun, TaskInstance, TaskInstanceRef
 from slipstream.models.dag import DAG
 from slipstream.plugins.manager import PluginManager
+from slipstream.scheduler.clearing import ClearResult, clear_task_instances
 from slipstream.scheduler.core import Scheduler
 from slipstream.scheduler.triggering import trigger_dag_run
 from slipstream.state import DagRunState, TaskInstanceState
@@ -92,6 +94,9 @@ class _ForkedWorker:
         with contextlib.suppress(Exception):  # the try itself will report any problem
             dag = self._app.loader.load(key.dag_id, workload.dag_file)
             dag.get_template_env()
+            if workload.dag_hash and not workload.dag_file.startswith(MEMORY_PREFIX):
+                # Forks then compare the file's DAG with the try's version for free.
+                self._app.loader.definition_hash(key.dag_id, workload.dag_file)
             store = self._zygote_store()
             ref = TaskInstanceRef(
                 dag_id=key.dag_id, run_id=key.run_id, task_id=key.task_id, map_index=key.map_index
@@ -257,6 +262,7 @@ class Slipstream:
             poll_interval=self.config["scheduler.poll_interval"],
             task_heartbeat_timeout=self.config["scheduler.task_heartbeat_timeout"],
             scheduler_heartbeat_timeout=self.config["scheduler.scheduler_heartbeat_timeout"],
+            task_tokens=self._task_tokens(),
         )
         self._started = False
         if dags:
@@ -288,6 +294,14 @@ class Slipstream:
                 worker=_ForkedWorker(self),
             )
         )
+
+    def _task_tokens(self) -> Callable[[int, Workload], Workload] | None:
+        """The minter of task tokens, when the executor's workers report through the API."""
+        if not self.executor.needs_task_token:
+            return None
+        from slipstream.api.auth.task_tokens import TaskTokenMinter
+
+        return TaskTokenMinter.for_config(self.config)
 
     def _run_in_process(self, workload: Workload) -> Mapping[str, Any]:
         return run_workload(
@@ -341,6 +355,30 @@ class Slipstream:
             logical_date=logical_date,
             run_id=run_id,
             triggered_by="embedding",
+        )
+
+    def clear(
+        self,
+        run: DagRun,
+        *,
+        task_ids: Collection[str] = (),
+        task_regex: str | None = None,
+        include_downstream: bool = False,
+        only_failed: bool = False,
+        use_latest_version: bool = False,
+    ) -> ClearResult:
+        """Reset task instances of ``run`` (all of them unless narrowed) so they run
+        again, from the run's own DAG version or, with ``use_latest_version``, from the
+        DAG's latest one. ``wait(run)`` then runs them."""
+        return clear_task_instances(
+            self.store,
+            run.dag_id,
+            run_ids=[run.run_id],
+            task_ids=task_ids,
+            task_regex=task_regex,
+            include_downstream=include_downstream,
+            only_failed=only_failed,
+            use_latest_version=use_latest_version,
         )
 
     def start(self) -> None:

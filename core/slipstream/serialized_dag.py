@@ -29,6 +29,19 @@ def content_hash(document: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+#: What says where a DAG's file lives rather than what the DAG is.
+_LOCATION_KEYS = frozenset(
+    {"content_hash", "fileloc", "relative_fileloc", "is_example", "in_memory"}
+)
+
+
+def definition_hash(document: Mapping[str, Any]) -> str:
+    """The content hash without the file's location: a worker whose DAGs folder is
+    mounted elsewhere compares it with the DAG it imported, to tell whether the file
+    still defines the version a task instance belongs to."""
+    return content_hash({k: v for k, v in document.items() if k not in _LOCATION_KEYS})
+
+
 def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
@@ -84,11 +97,20 @@ class SerializedDag:
 
     data: Mapping[str, Any] = attrs.field(repr=False)
     tasks: Mapping[str, SerializedTask] = attrs.field(init=False, repr=False)
+    _definition_hash: str | None = attrs.field(init=False, default=None, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(
             self, "tasks", {t["task_id"]: SerializedTask(t) for t in self.data["tasks"]}
         )
+
+    @property
+    def definition_hash(self) -> str:
+        """:func:`definition_hash` of the document, computed once (workloads carry it)."""
+        if self._definition_hash is None:
+            object.__setattr__(self, "_definition_hash", definition_hash(self.data))
+        assert self._definition_hash is not None
+        return self._definition_hash
 
     @property
     def dag_id(self) -> str:

@@ -68,7 +68,8 @@ class DagRunType(StrEnum):
 
 _TI = TaskInstanceState
 # Clearing (by a user, or a retry of a whole run) may move any finished state back to
-# NONE; marking success/failed by a user may move any state to those. Those two
+# NONE; marking success/failed by a user may move any state to those; clearing a run
+# onto a DAG version without a task marks that task's instance REMOVED. Those
 # actions are "user" transitions and are allowed from everywhere.
 _TI_TRANSITIONS: dict[TaskInstanceState, frozenset[TaskInstanceState]] = {
     _TI.NONE: frozenset({_TI.SCHEDULED, _TI.SKIPPED, _TI.UPSTREAM_FAILED, _TI.REMOVED, _TI.QUEUED}),
@@ -105,7 +106,7 @@ _TI_TRANSITIONS: dict[TaskInstanceState, frozenset[TaskInstanceState]] = {
     _TI.UPSTREAM_FAILED: frozenset(),
     _TI.REMOVED: frozenset({_TI.NONE}),  # the task came back in the run's DAG
 }
-_USER_TARGETS = frozenset({_TI.NONE, _TI.SUCCESS, _TI.FAILED, _TI.SKIPPED})
+_USER_TARGETS = frozenset({_TI.NONE, _TI.SUCCESS, _TI.FAILED, _TI.SKIPPED, _TI.REMOVED})
 
 
 class IllegalTransition(ValueError):

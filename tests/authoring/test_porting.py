@@ -107,6 +107,10 @@ AIRFLOW_IMPORTS: dict[str, dict[str, str]] = {
     "airflow.providers.common.sql.operators.sql": {
         "SQLExecuteQueryOperator": "slipstream.operators.sql"
     },
+    "airflow.operators.generic_transfer": {"GenericTransfer": "slipstream.operators.transfer"},
+    "airflow.providers.common.sql.operators.generic_transfer": {
+        "GenericTransfer": "slipstream.operators.transfer"
+    },
     **{
         f"{prefix}.{module}": {name: f"slipstream.{module}"}
         for prefix in ("airflow", "airflow.providers.standard")

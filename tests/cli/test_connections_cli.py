@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from crud_support import home_store, in_process, migrated
+from crud_support import home_store, in_process
 from cryptography.fernet import Fernet
 
 if TYPE_CHECKING:
@@ -21,9 +21,9 @@ URI = "postgresql://bob:pa%3Ass%40w0rd%2FSecret@db.example.com:5432/sales?sslmod
 
 
 @pytest.fixture
-def cli(slipstream: CliRun, home: Path) -> CliRun:
-    migrated(home)
-    return slipstream
+def cli(either_cli: CliRun) -> CliRun:
+    """Each test runs twice: on the local store, and through a live API server."""
+    return either_cli
 
 
 def listed(run: CliRun) -> list[dict[str, object]]:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from crud_support import home_store, in_process, migrated
+from crud_support import home_store, in_process
 
 from slipstream.metadata.records import DagMetadata, NewDagRun, NewTaskInstance
 from slipstream.state import DagRunType, TaskInstanceState
@@ -20,9 +20,9 @@ T0 = datetime(2025, 3, 1, tzinfo=UTC)
 
 
 @pytest.fixture
-def cli(slipstream: CliRun, home: Path) -> CliRun:
-    migrated(home)
-    return slipstream
+def cli(either_cli: CliRun) -> CliRun:
+    """Each test runs twice: on the local store, and through a live API server."""
+    return either_cli
 
 
 def test_set_get_list_delete_with_slot_usage(cli: CliRun, home: Path) -> None:

@@ -87,6 +87,7 @@ def test_dags_test_runs_the_whole_dag_and_reports(
         (["dags", "test", "nope"], "DAG 'nope' not found"),
         (["dags", "backfill", "good", "-s", "2024-01-05", "-e", "2024-01-01"], "before --start"),
         (["tasks", "clear", "good", "--task-regex", "(", "--yes"], "--task-regex"),
+        (["tasks", "clear", "nope", "--use-latest-version", "--yes"], "DAG 'nope' not found"),
     ],
 )
 def test_bad_input_is_a_clear_error_and_changes_nothing(
@@ -161,6 +162,59 @@ def test_backfill_runs_each_day_and_clear_reruns_a_task(
     assert cleared.returncode == 0, cleared.stderr
     assert "Cleared 1 task instance(s) in 1 run(s)." in cleared.stdout
     assert runs_in(home)[1][2] == "queued"
+
+
+GOOD_V2 = """
+    from datetime import datetime
+    from slipstream import DAG, Param, task
+
+    with DAG("good", start_date=datetime(2024, 1, 1), schedule="@daily",
+             params={"n": Param(2, type="integer")}) as dag:
+        @task
+        def double(params=None):
+            return params["n"] * 2
+
+        @task
+        def announce(value):
+            print("announcing", value)
+
+        announce(double())
+"""
+
+
+def test_tasks_clear_with_the_latest_version_moves_the_run_to_it(
+    slipstream: CliRun, project: dict[str, str], home: Path
+) -> None:
+    env = {**project, "SLIPSTREAM__CORE__EXECUTOR": "sequential"}
+    slipstream("db", "migrate", env=env)
+    assert slipstream("dags", "test", "good", env=env).returncode == 0
+    (home / "dags" / "good.py").write_text(textwrap.dedent(GOOD_V2))
+    assert slipstream("dag-processor", "--num-runs", "1", env=env).returncode == 0
+
+    def run_and_tasks() -> tuple[int, list[tuple[str, str]]]:
+        with sqlite3.connect(home / "slipstream.db") as conn:
+            number = conn.execute(
+                "select v.version_number from dag_run r join dag_version v"
+                " on v.id = r.dag_version_id where r.dag_id = 'good'"
+            ).fetchone()[0]
+            tis = conn.execute(
+                "select task_id, state from task_instance order by task_id"
+            ).fetchall()
+        return number, tis
+
+    before = run_and_tasks()
+    declined = slipstream("tasks", "clear", "good", "--use-latest-version", input="n\n", env=env)
+    after_declining = run_and_tasks()
+    cleared = slipstream("tasks", "clear", "good", "--use-latest-version", "--yes", env=env)
+
+    assert before == (1, [("double", "success")])
+    assert "announce  (new in the latest version: added)" in declined.stdout
+    assert "Nothing cleared." in declined.stdout and after_declining == before
+    assert cleared.returncode == 0, cleared.stderr
+    assert "Cleared 1 task instance(s) in 1 run(s)." in cleared.stdout
+    assert "Latest version: 1 task instance(s) added, 0 removed." in cleared.stdout
+    assert run_and_tasks() == (2, [("announce", "none"), ("double", "none")])
+    assert runs_in(home)[0][2] == "queued"
 
 
 def test_choosing_an_executor_that_is_not_ready_is_a_clear_error(

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from crud_support import home_store, in_process, migrated
+from crud_support import home_store, in_process
 
 from slipstream.metadata.records import (
     DagMetadata,
@@ -29,9 +29,9 @@ S = TaskInstanceState
 
 
 @pytest.fixture
-def cli(slipstream: CliRun, home: Path) -> CliRun:
-    migrated(home)
-    return slipstream
+def cli(either_cli: CliRun) -> CliRun:
+    """Each test runs twice: on the local store, and through a live API server."""
+    return either_cli
 
 
 def _seed(home: Path) -> dict[str, DagRun]:

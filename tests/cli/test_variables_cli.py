@@ -7,16 +7,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from crud_support import in_process, migrated
+from crud_support import in_process
 
 if TYPE_CHECKING:
     from conftest import CliRun
 
 
 @pytest.fixture
-def cli(slipstream: CliRun, home: Path) -> CliRun:
-    migrated(home)
-    return slipstream
+def cli(either_cli: CliRun) -> CliRun:
+    """Each test runs twice: on the local store, and through a live API server."""
+    return either_cli
 
 
 def listed(run: CliRun) -> list[dict[str, object]]:

@@ -26,6 +26,40 @@ BLOCK = re.compile(
 # What each page's example must do, run with the example's files importable.
 CHECKS: dict[str, str] = {
     "embedding.md": "",  # the page's own block asserts what it prints
+    "moving-data.md": """
+        import os, runpy, sqlite3
+        from datetime import datetime, timezone
+        from decimal import Decimal
+        from slipstream.runtime import Slipstream
+
+        shop, warehouse = HOME / "shop.db", HOME / "warehouse.db"
+        with sqlite3.connect(shop) as db:
+            db.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, day TEXT, customer TEXT, "
+                       "amount TEXT, placed_at TEXT)")
+            db.executemany("INSERT INTO orders VALUES (?, ?, ?, ?, ?)", [
+                (i, "2024-01-02", f"c{i}", f"{i}.50", f"2024-01-02 10:00:0{i}+00:00")
+                for i in range(1, 6)])
+        with sqlite3.connect(warehouse) as db:
+            db.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, customer TEXT, "
+                       "amount TEXT, placed_at TIMESTAMPTZ)")
+            db.execute("INSERT INTO orders VALUES (1, 'old', '0', NULL)")
+        os.environ["SLIPSTREAM_CONN_SHOP"] = f"sqlite:///{shop}"
+        os.environ["SLIPSTREAM_CONN_WAREHOUSE"] = f"sqlite:///{warehouse}"
+        os.environ["SLIPSTREAM_VAR_EXPORT_DIR"] = str(HOME / "exports")
+        dag = runpy.run_path(str(PROJECT / "dags" / "nightly_copy.py"))["dag"]
+
+        with Slipstream(SETTINGS, dags=[dag], **ISOLATED) as app:
+            day = datetime(2024, 1, 2, tzinfo=timezone.utc)
+            run = app.wait(app.trigger("nightly_copy", logical_date=day), timeout=60)
+            assert run.state == "success", app.task_states(run)
+            assert app.xcom(run, "copy_orders")["rows"] == 5
+            assert app.xcom(run, "load_staging")["rows"] == 5
+        with sqlite3.connect(warehouse) as db:
+            assert db.execute("SELECT id, customer, amount FROM orders ORDER BY id").fetchall(
+                )[:2] == [(1, "c1", "1.50"), (2, "c2", "2.50")]  # row 1 updated, not doubled
+            assert db.execute("SELECT COUNT(*) FROM staging_orders").fetchone() == (5,)
+        assert len((HOME / "exports" / "orders_2024-01-02.jsonl").read_text().splitlines()) == 5
+    """,
     "plugins/executor.md": """
         from datetime import datetime
         from slipstream import DAG, task

@@ -131,6 +131,40 @@ def test_versions_are_numbered_and_unchanged_parses_write_nothing(
         store.add_dag_version("a", {"bad": object()}, "h9", None)
 
 
+def test_find_versions_across_dags_paged_and_ordered(store: SqlAlchemyStore) -> None:
+    store.upsert_dags([dag_meta("a"), dag_meta("b")])
+    a1 = store.add_dag_version("a", {"n": 1}, "h1", None)
+    b1 = store.add_dag_version("b", {"n": 1}, "h1", None)
+    a2 = store.add_dag_version("a", {"n": 2}, "h2", None)
+    everything = store.find_dag_versions()
+    assert everything.total == 3
+    assert [v.id for v in everything.items] == [a1.id, b1.id, a2.id]
+    only_a = store.find_dag_versions(dag_ids=["a"], order_by="-version_number")
+    assert [v.version_number for v in only_a.items] == [2, 1]
+    firsts = store.find_dag_versions(version_number=1, order_by="dag_id")
+    assert [(v.dag_id, v.version_number) for v in firsts.items] == [("a", 1), ("b", 1)]
+    page = store.find_dag_versions(limit=1, offset=1)
+    assert (page.total, [v.id for v in page.items]) == (3, [b1.id])
+    with pytest.raises(ValueError, match="cannot order by"):
+        store.find_dag_versions(order_by="serialized")
+
+
+def test_tags_are_distinct_filtered_and_paged(store: SqlAlchemyStore) -> None:
+    store.upsert_dags(
+        [
+            dag_meta("a", tags=["etl", "Finance"]),
+            dag_meta("b", tags=["etl", "ml"]),
+            dag_meta("c"),
+        ]
+    )
+    every = store.list_dag_tags()
+    assert (every.total, list(every.items)) == (3, ["Finance", "etl", "ml"])
+    assert list(store.list_dag_tags(descending=True).items) == ["ml", "etl", "Finance"]
+    assert list(store.list_dag_tags(name_pattern="FIN").items) == ["Finance"]
+    page = store.list_dag_tags(limit=1, offset=1)
+    assert (page.total, list(page.items)) == (3, ["etl"])
+
+
 def test_parse_records_slowest_first(store: SqlAlchemyStore) -> None:
     parses = [
         DagFileParse(
@@ -167,5 +201,8 @@ def test_import_errors_replace_clear_list(store: SqlAlchemyStore) -> None:
         ("/dags/b.py", "Traceback b2"),
     ]
     assert page.items[1].timestamp == T0 + timedelta(seconds=1)
+    by_id = store.get_import_error(page.items[1].id)
+    assert by_id == page.items[1]
     store.clear_import_errors(["/dags/a.py"])
     assert [e.filename for e in store.list_import_errors().items] == ["/dags/b.py"]
+    assert store.get_import_error(page.items[0].id) is None

@@ -52,3 +52,12 @@ def test_unreachable_server_is_a_clear_error(home: Path) -> None:
     with pytest.raises(StoreError, match="cannot connect") as info:
         store.check()
     assert "secret" not in str(info.value)
+
+
+def test_the_quick_schema_check_knows_the_newest_migration() -> None:
+    from slipstream.metadata.sqlalchemy import migrate
+    from slipstream.metadata.sqlalchemy.store import HEAD_REVISION
+
+    assert migrate.head_revision() == HEAD_REVISION, (
+        "a migration was added: set HEAD_REVISION in metadata/sqlalchemy/store.py to it"
+    )

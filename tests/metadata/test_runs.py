@@ -97,6 +97,49 @@ def test_list_runs_filters_pagination_order(store: SqlAlchemyStore) -> None:
     assert store.list_dag_runs(limit=0).items == () and store.list_dag_runs(limit=0).total == 13
 
 
+def test_list_runs_by_start_and_end_date(store: SqlAlchemyStore) -> None:
+    new_run(store, run_id="waiting")
+    new_run(store, run_id="started", day=1)
+    new_run(store, run_id="ended", day=2)
+    store.set_dag_run_state("etl", "started", DagRunState.RUNNING)
+    store.set_dag_run_state("etl", "ended", DagRunState.RUNNING)
+    store.set_dag_run_state("etl", "ended", DagRunState.FAILED)
+    ended = store.get_dag_run("etl", "ended")
+    assert ended is not None and ended.start_date is not None and ended.end_date is not None
+    started = store.list_dag_runs(start_date_gte=T0.replace(year=2000))
+    assert sorted(r.run_id for r in started.items) == ["ended", "started"]
+    assert [r.run_id for r in store.list_dag_runs(end_date_lte=ended.end_date).items] == ["ended"]
+    later = ended.end_date + timedelta(microseconds=1)
+    assert store.list_dag_runs(end_date_gte=later).total == 0
+    assert store.list_dag_runs(start_date_lte=ended.start_date).total >= 1
+    with pytest.raises(ValueError, match="start_date_gte must be timezone-aware"):
+        store.list_dag_runs(start_date_gte=datetime(2025, 1, 1))
+
+
+def test_run_counts_by_state_per_dag(store: SqlAlchemyStore) -> None:
+    new_run(store, run_id="q1")
+    new_run(store, run_id="q2", day=1)
+    new_run(store, run_id="r1", day=2, state=DagRunState.RUNNING)
+    new_run(store, dag_id="b", run_id="s1", state=DagRunState.SUCCESS)
+    store.upsert_dags([dag_meta("idle")])
+    assert store.count_dag_runs_by_state() == {
+        "b": {DagRunState.SUCCESS: 1},
+        "etl": {DagRunState.QUEUED: 2, DagRunState.RUNNING: 1},
+    }
+    assert store.count_dag_runs_by_state(["b", "idle"]) == {"b": {DagRunState.SUCCESS: 1}}
+
+
+def test_note_and_triggering_user_read_back(store: SqlAlchemyStore) -> None:
+    run = new_run(store, note="first", triggering_user_name="ada")
+    assert (run.note, run.triggering_user_name) == ("first", "ada")
+    store.set_dag_run_note("etl", "manual__1", "ünïcode " * 200)
+    assert store.get_dag_run("etl", "manual__1").note == "ünïcode " * 200  # type: ignore[union-attr]
+    store.set_dag_run_note("etl", "manual__1", None)
+    assert store.get_dag_run("etl", "manual__1").note is None  # type: ignore[union-attr]
+    with pytest.raises(NotFoundError):
+        store.set_dag_run_note("etl", "nope", "x")
+
+
 def test_run_state_changes_follow_the_state_machine(store: SqlAlchemyStore) -> None:
     new_run(store)
     assert store.set_dag_run_state("etl", "manual__1", DagRunState.RUNNING)
@@ -116,6 +159,27 @@ def test_run_state_changes_follow_the_state_machine(store: SqlAlchemyStore) -> N
     assert store.get_dag_run("etl", "manual__1").state == DagRunState.SUCCESS  # type: ignore[union-attr]
     with pytest.raises(NotFoundError):
         store.set_dag_run_state("etl", "nope", DagRunState.RUNNING)
+
+
+def test_a_run_moves_to_another_version_of_its_own_dag_only(store: SqlAlchemyStore) -> None:
+    store.upsert_dags([dag_meta("etl"), dag_meta("other")])
+    v1 = store.add_dag_version("etl", {"v": 1}, "h1", "code 1")
+    v2 = store.add_dag_version("etl", {"v": 2}, "h2", "code 2")
+    foreign = store.add_dag_version("other", {"v": 1}, "h1", None)
+    new_run(store, dag_version_id=v1.id)
+
+    store.set_dag_run_version("etl", "manual__1", v2.id)
+    moved = store.get_dag_run("etl", "manual__1")
+
+    assert moved is not None and moved.dag_version_id == v2.id
+    assert moved.state == DagRunState.QUEUED
+    with pytest.raises(NotFoundError, match="no version with id"):
+        store.set_dag_run_version("etl", "manual__1", foreign.id)
+    with pytest.raises(NotFoundError, match="no version with id"):
+        store.set_dag_run_version("etl", "manual__1", foreign.id + 100)
+    with pytest.raises(NotFoundError, match="no run 'nope'"):
+        store.set_dag_run_version("etl", "nope", v1.id)
+    assert store.get_dag_run("etl", "manual__1").dag_version_id == v2.id  # type: ignore[union-attr]
 
 
 def test_delete_run_cascades(store: SqlAlchemyStore) -> None:
@@ -292,6 +356,71 @@ def test_list_task_instances_filters_and_pages(store: SqlAlchemyStore) -> None:
     scheduled = store.list_task_instances(states=[S.SCHEDULED])
     assert [t.id for t in scheduled.items] == [t0.id]
     assert store.list_task_instances(pools=["default_pool"], queues=["default"]).total == 9
+
+
+def test_list_task_instances_by_map_index_executor_dates_and_duration(
+    store: SqlAlchemyStore,
+) -> None:
+    new_run(store, run_id="r1", tasks=("plain",))
+    store.create_task_instances(
+        "etl",
+        "r1",
+        [NewTaskInstance(task_id="m", map_index=i, executor="local") for i in range(3)],
+    )
+    store.create_task_instances("etl", "r1", [NewTaskInstance(task_id="m", state=S.REMOVED)])
+    store.create_task_instances("etl", "r1", [NewTaskInstance(task_id="gone", state=S.REMOVED)])
+    assert store.list_task_instances(task_ids=["m", "gone"]).total == 5
+    shown = store.list_task_instances(task_ids=["m", "gone"], placeholders=False)
+    assert sorted((t.task_id, t.map_index) for t in shown.items) == [
+        ("gone", -1),
+        ("m", 0),
+        ("m", 1),
+        ("m", 2),
+    ]
+    mapped = store.list_task_instances(mapped=True, order_by="-map_index")
+    assert [(t.task_id, t.map_index) for t in mapped.items] == [("m", 2), ("m", 1), ("m", 0)]
+    unmapped = store.list_task_instances(mapped=False, order_by="task_id").items
+    assert [t.task_id for t in unmapped] == ["gone", "m", "plain"]
+    assert store.list_task_instances(map_indexes=[0, 2]).total == 2
+    assert store.list_task_instances(executors=["local"]).total == 3
+    first = store.get_task_instance(ref("m", "r1", 0))
+    assert first is not None
+    store.update_task_instances(
+        [
+            TaskInstanceUpdate(
+                ti_id=first.id,
+                state=S.SUCCESS,
+                by_user=True,
+                fields={"start_date": T0, "end_date": T0 + timedelta(seconds=30)},
+            )
+        ]
+    )
+    started = store.list_task_instances(start_date_gte=T0, start_date_lte=T0)
+    assert [t.id for t in started.items] == [first.id]
+    assert store.list_task_instances(end_date_gte=T0 + timedelta(seconds=31)).total == 0
+    assert store.list_task_instances(duration_gte=30, duration_lte=30).total == 1
+    assert store.list_task_instances(duration_lte=29).total == 0
+    by_duration = store.list_task_instances(order_by="-duration", limit=1)
+    assert by_duration.total == 6
+    with pytest.raises(ValueError, match="timezone-aware"):
+        store.list_task_instances(start_date_gte=datetime(2025, 1, 1))
+
+
+def test_task_instance_notes(store: SqlAlchemyStore) -> None:
+    new_run(store, run_id="r1", tasks=("a", "b"))
+    a, b = (store.get_task_instance(ref(task, "r1")) for task in ("a", "b"))
+    assert a is not None and b is not None
+    assert store.get_task_instance_notes([a.id, b.id]) == {}
+    store.set_task_instance_notes([a.id, b.id], "looked at it ✓", author="ada")
+    store.set_task_instance_notes([b.id], "replaced")
+    assert store.get_task_instance_notes([a.id, b.id]) == {a.id: "looked at it ✓", b.id: "replaced"}
+    store.set_task_instance_notes([a.id], None)
+    assert store.get_task_instance_notes([a.id, b.id]) == {b.id: "replaced"}
+    with pytest.raises(NotFoundError, match="no task instance with id 999"):
+        store.set_task_instance_notes([b.id, 999], "x")
+    assert store.get_task_instance_notes([b.id]) == {b.id: "replaced"}  # nothing changed
+    store.delete_dag_run("etl", "r1")
+    assert store.get_task_instance_notes([b.id]) == {}
 
 
 def test_claims_take_highest_priority_and_set_the_lease(store: SqlAlchemyStore) -> None:

@@ -21,6 +21,9 @@ EXPECTED = {
     "bash": "slipstream.operators.bash:BashOperator",
     "http": "slipstream.operators.http:HttpOperator",
     "sql": "slipstream.operators.sql:SQLExecuteQueryOperator",
+    "generic_transfer": "slipstream.operators.transfer:GenericTransfer",
+    "sql_to_file": "slipstream.operators.transfer:SqlToFileOperator",
+    "file_to_sql": "slipstream.operators.transfer:FileToSqlOperator",
     "trigger_dagrun": "slipstream.operators.trigger_dagrun:TriggerDagRunOperator",
     "python_sensor": "slipstream.sensors.python:PythonSensor",
     "file_sensor": "slipstream.sensors.filesystem:FileSensor",
@@ -64,8 +67,8 @@ def test_listing_operators_imports_none_of_them() -> None:
         "import sys\n"
         "from slipstream.plugins.manager import PluginManager\n"
         "PluginManager(load_entrypoints=False).operators()\n"
-        "heavy = [m for m in ('httpx', 'slipstream.operators.http', 'slipstream.operators.sql')"
-        " if m in sys.modules]\n"
+        "heavy = [m for m in ('httpx', 'sqlalchemy', 'slipstream.operators.http',"
+        " 'slipstream.operators.sql', 'slipstream.operators.transfer') if m in sys.modules]\n"
         "print(heavy)\n"
     )
     result = subprocess.run(
@@ -81,3 +84,12 @@ def test_importing_the_http_operator_does_not_import_httpx() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+def test_importing_the_transfer_operators_does_not_import_sqlalchemy_or_pyarrow() -> None:
+    """DAG files import operators while parsing; database and file libraries load to run."""
+    code = (
+        "import sys, slipstream.operators.transfer\n"
+        "print([m for m in ('sqlalchemy', 'pyarrow', 'fsspec') if m in sys.modules])"
+    )
+    assert python(code) == "[]"

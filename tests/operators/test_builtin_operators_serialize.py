@@ -8,6 +8,7 @@ from datetime import timedelta
 from slipstream import DAG
 from slipstream.operators.http import HttpOperator
 from slipstream.operators.sql import SQLExecuteQueryOperator
+from slipstream.operators.transfer import FileToSqlOperator, GenericTransfer, SqlToFileOperator
 from slipstream.operators.trigger_dagrun import TriggerDagRunOperator
 from slipstream.sensors.external_task import ExternalTaskSensor
 from slipstream.sensors.filesystem import FileSensor
@@ -32,7 +33,23 @@ def test_every_builtin_serializes_and_round_trips() -> None:
         external = ExternalTaskSensor(
             task_id="external", external_dag_id="other", external_task_id="t", timeout=600
         )
+        copy = GenericTransfer(
+            task_id="copy",
+            source_conn_id="a",
+            destination_conn_id="b",
+            sql="SELECT * FROM t WHERE day = '{{ ds }}'",
+            destination_table="t",
+            preoperator=["DELETE FROM t WHERE day = '{{ ds }}'"],
+            insert_args={"target_fields": ["day"]},
+        )
+        export = SqlToFileOperator(
+            task_id="export", conn_id="a", sql="SELECT 1", path="/tmp/{{ ds }}.csv"
+        )
+        load = FileToSqlOperator(
+            task_id="load", conn_id="b", table="t", path="/tmp/{{ ds }}.jsonl", page_size=500
+        )
         http >> sql >> trigger >> [python, file, delta, external]
+        sql >> copy >> export >> load
 
     document = json.loads(json.dumps(serialize_dag(dag)))
     tasks = {t["task_id"]: t for t in document["tasks"]}
@@ -41,6 +58,10 @@ def test_every_builtin_serializes_and_round_trips() -> None:
     assert tasks["sql"]["templates"]["sql"] == "SELECT '{{ ds }}'"
     assert tasks["trigger"]["templates"]["conf"] == {"x": "{{ ds }}"}
     assert tasks["trigger"]["sensor"] is None
+    assert tasks["copy"]["templates"]["preoperator"] == ["DELETE FROM t WHERE day = '{{ ds }}'"]
+    assert tasks["copy"]["templates"]["insert_args"] == {"target_fields": ["day"]}
+    assert tasks["export"]["templates"]["path"] == "/tmp/{{ ds }}.csv"
+    assert tasks["load"]["operator_module"] == "slipstream.operators.transfer"
     assert tasks["py"]["sensor"]["mode"] == "reschedule"
     assert tasks["file"]["sensor"]["poke_interval"] == 30
     assert tasks["external"]["sensor"]["timeout"] == 600

@@ -120,3 +120,35 @@ def test_parse_timings_are_recorded(make_app: MakeApp, tmp_path: Path) -> None:
     assert [Path(p.path).name for p in parses] == ["slow.py", "one.py"]
     assert parses[0].parse_duration >= 0.3
     assert parses[0].dag_ids == ("two",)
+
+
+def test_files_that_start_or_stop_defining_dags_and_a_restarted_processor(
+    make_app: MakeApp, tmp_path: Path
+) -> None:
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    helpers = folder / "helpers.py"
+    helpers.write_text("VALUE = 1\n")  # not a DAG file (safe mode): never imported
+    etl = write_dag(folder, "etl", ["a"])
+    app = make_app()
+    proc = processor(app, folder)
+
+    first = proc.sync()
+    idle = proc.sync()
+    helpers.write_text(
+        DAG_TEMPLATE.format(dag_id="late", tasks="    EmptyOperator(task_id='t')", tags=[])
+    )
+    os.utime(helpers, (time.time() + 5, time.time() + 5))
+    became_dag_file = proc.sync()
+    etl.write_text("VALUE = 2\n")
+    os.utime(etl, (time.time() + 5, time.time() + 5))
+    stopped = proc.sync()
+    helpers.unlink()  # while no processor runs
+    restarted = processor(app, folder).sync()
+
+    assert first.parsed == (str(etl.resolve()),)
+    assert idle.parsed == () and idle.deactivated == ()
+    assert became_dag_file.dag_ids == ("late",)
+    assert stopped.parsed == () and stopped.deactivated == ("etl",)
+    assert restarted.deactivated == ("late",)
+    assert [d.dag_id for d in app.store.list_dags(active=True).items] == []

@@ -7,6 +7,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
+
+from slipstream.errors import NotFoundError
+from slipstream.metadata.records import DagRun, TaskInstanceRef
+from slipstream.runtime import Slipstream
+from slipstream.scheduler.clearing import clear_task_instances
+
 if TYPE_CHECKING:
     from conftest import MakeApp
 
@@ -77,6 +84,132 @@ def test_a_running_run_finishes_on_its_own_version(make_app: MakeApp, tmp_path: 
     assert new.dag_version_id == versions[1].id
     assert app.task_states(new) == {"a": "success", "c": "success"}
     assert app.xcom(new, "c") == "a2+c"
+
+
+def _edited_mid_run(app: Slipstream, path: Path) -> DagRun:
+    """Run "old" on version 1, with the file changing to version 2 after its first task."""
+    path.write_text(SOURCE.format(body=V1))
+    app.parse()
+    app.store.set_dag_paused("evolving", False)
+    old = app.trigger("evolving", run_id="old")
+    app.start()
+    app.scheduler.start_run(old)
+    for _ in range(20):  # run `a` only
+        app.scheduler.tick()
+        if app.task_states(old)["a"] == "success":
+            break
+    path.write_text(SOURCE.format(body=V2))
+    os.utime(path, (time.time() + 5, time.time() + 5))
+    app.parse()
+    return app.wait(old)
+
+
+def _state(app: Slipstream, run: DagRun, task_id: str) -> str | None:
+    ti = app.store.get_task_instance(
+        TaskInstanceRef(dag_id=run.dag_id, run_id=run.run_id, task_id=task_id)
+    )
+    return ti.state.value if ti is not None else None
+
+
+def test_clearing_an_old_run_reruns_its_own_version(make_app: MakeApp, tmp_path: Path) -> None:
+    path = tmp_path / "home" / "dags" / "evolving.py"
+    path.parent.mkdir(parents=True)
+    app = make_app(executor="local", **{"core.dags_folder": str(path.parent)})
+    old = _edited_mid_run(app, path)
+    v1, v2 = app.store.list_dag_versions("evolving")
+
+    result = app.clear(old, task_ids=["a"], include_downstream=True)
+    rerun = app.wait(old, timeout=60)
+
+    assert sorted(ti.task_id for ti in result.cleared) == ["a", "b"]
+    assert result.added == () and result.removed == ()
+    assert rerun.state == "success" and rerun.dag_version_id == v1.id
+    assert app.task_states(rerun) == {"a": "success", "b": "success"}
+    # The file now says `return "a2"`: "a1" is version 1's code, run again.
+    assert app.xcom(rerun, "a") == "a1"
+    assert app.xcom(rerun, "b") == "a1+b"
+    assert app.xcom(app.wait(app.trigger("evolving", run_id="new")), "a") == "a2"
+    assert v2.version_number == 2
+
+
+def test_clearing_with_the_latest_version_moves_the_run_to_it(
+    make_app: MakeApp, tmp_path: Path
+) -> None:
+    path = tmp_path / "home" / "dags" / "evolving.py"
+    path.parent.mkdir(parents=True)
+    app = make_app(**{"core.dags_folder": str(path.parent)})
+    old = _edited_mid_run(app, path)
+    v1, v2 = app.store.list_dag_versions("evolving")
+    assert old.dag_version_id == v1.id and app.xcom(old, "b") == "a1+b"
+
+    preview = clear_task_instances(
+        app.store,
+        "evolving",
+        run_ids=["old"],
+        task_ids=["a"],
+        use_latest_version=True,
+        dry_run=True,
+    )
+    unchanged = app.store.get_dag_run("evolving", "old")
+    result = app.clear(old, task_ids=["a"], use_latest_version=True)
+    rerun = app.wait(old)
+
+    assert [ti.task_id for ti in preview.cleared] == ["a"]
+    assert preview.added == (("old", "c"),) and [ti.task_id for ti in preview.removed] == ["b"]
+    assert unchanged == old  # a dry run writes nothing
+    assert (result.added, [ti.task_id for ti in result.removed]) == (
+        preview.added,
+        ["b"],
+    )
+    assert rerun.state == "success" and rerun.dag_version_id == v2.id
+    assert app.task_states(rerun) == {"a": "success", "c": "success"}
+    assert _state(app, rerun, "b") == "removed"  # not in version 2
+    assert app.xcom(rerun, "a") == "a2"  # version 2's code
+    assert app.xcom(rerun, "c") == "a2+c"  # a task only version 2 has, run in the old run
+
+
+def test_a_task_the_runs_version_lacks_is_removed_not_waited_for(
+    make_app: MakeApp, tmp_path: Path
+) -> None:
+    folder = tmp_path / "home" / "dags"
+    folder.mkdir(parents=True)
+    path = folder / "evolving.py"
+    path.write_text(SOURCE.format(body=V1))
+    app = make_app(**{"core.dags_folder": str(folder)})
+    app.parse()
+    run = app.trigger("evolving", run_id="moved")
+    app.start()
+    app.scheduler.start_run(run)  # task instances for `a` and `b`, both waiting
+    path.write_text(SOURCE.format(body=V2))
+    os.utime(path, (time.time() + 5, time.time() + 5))
+    app.parse()
+    latest = app.store.get_dag_version("evolving")
+    assert latest is not None and latest.version_number == 2
+
+    app.store.set_dag_run_version("evolving", "moved", latest.id)
+    done = app.wait(run)
+
+    assert done.state == "success"
+    assert _state(app, done, "a") == "success"
+    assert _state(app, done, "b") == "removed"
+
+
+def test_clearing_an_unknown_dag_or_run_changes_nothing(make_app: MakeApp, tmp_path: Path) -> None:
+    path = tmp_path / "home" / "dags" / "evolving.py"
+    path.parent.mkdir(parents=True)
+    app = make_app(**{"core.dags_folder": str(path.parent)})
+    old = _edited_mid_run(app, path)
+    before = app.store.list_task_instances(dag_ids=["evolving"], limit=None).items
+
+    with pytest.raises(NotFoundError, match="DAG 'nope' not found"):
+        clear_task_instances(app.store, "nope", use_latest_version=True)
+    with pytest.raises(NotFoundError, match="no run missing of DAG 'evolving'"):
+        clear_task_instances(
+            app.store, "evolving", run_ids=["old", "missing"], use_latest_version=True
+        )
+
+    assert app.store.get_dag_run("evolving", "old") == old
+    assert app.store.list_task_instances(dag_ids=["evolving"], limit=None).items == before
 
 
 def test_a_corrupt_or_missing_file_mid_run_does_not_stop_the_run(

@@ -6,7 +6,6 @@ as ``***`` and an extra only by its keys, since any of its values may be a token
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,6 +13,7 @@ from urllib.parse import urlsplit
 import attrs
 import click
 
+from slipstream import admin
 from slipstream.cli.crud_helpers import check_name, fail
 from slipstream.cli.output import emit, emit_one, output_option
 from slipstream.cli.store_access import cli_store
@@ -93,7 +93,9 @@ def parse_port(value: str | None, flag: str = "--conn-port") -> int | None:
         port = int(value)
     except ValueError:
         port = 0
-    if not 1 <= port <= 65535:
+    try:
+        admin.check_port(port)
+    except ValueError:
         fail(f"{flag}: {value!r} is not a port number (1-65535)")
     return port
 
@@ -102,12 +104,9 @@ def parse_extra(value: str | None) -> dict[str, Any]:
     if value is None:
         return {}
     try:
-        extra = json.loads(value)
-    except json.JSONDecodeError as exc:
-        fail(f"--conn-extra is not valid JSON: {exc}")
-    if not isinstance(extra, dict):
-        fail("--conn-extra must be a JSON object")
-    return extra
+        return admin.parse_extra(value, "--conn-extra")
+    except ValueError as exc:
+        fail(str(exc))
 
 
 def from_uri(conn_id: str, uri: str) -> Connection:

@@ -18,9 +18,8 @@ from typing import Any, NoReturn
 
 import click
 
-# The longest key, connection id and pool name the store's columns hold on every database.
-MAX_KEY_LEN = 250
-MAX_POOL_NAME_LEN = 256
+from slipstream.admin import MAX_KEY_LEN
+from slipstream.admin import check_name as _check_name
 
 
 def fail(message: str) -> NoReturn:
@@ -30,21 +29,15 @@ def fail(message: str) -> NoReturn:
 
 def check_name(what: str, value: str, max_len: int = MAX_KEY_LEN) -> str:
     """A key, id or name: non-empty, no surrounding spaces, short enough for its column."""
-    if not value or value.strip() != value:
-        fail(f"{what} {value!r} must be non-empty, without leading or trailing spaces")
-    if len(value) > max_len:
-        fail(f"{what} is {len(value)} characters long; at most {max_len} are allowed")
-    return value
+    try:
+        return _check_name(what, value, max_len)
+    except ValueError as exc:
+        fail(str(exc))
 
 
 def iso(moment: datetime | None) -> str | None:
     """ISO 8601, the same in tables and JSON (and in the REST API)."""
     return None if moment is None else moment.isoformat()
-
-
-def canonical_json(value: Any) -> str:
-    """One spelling per JSON value, so equal values are stored as equal strings."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def read_json_file(path: str) -> Any:

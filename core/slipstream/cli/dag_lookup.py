@@ -26,6 +26,10 @@ def load_bag() -> DagBag:
 
 
 def serialized_dag(dag_id: str, bag: DagBag | None = None) -> SerializedDag:
+    from slipstream.cli.store_access import is_remote
+
+    if bag is None and is_remote():
+        return remote_serialized_dags([dag_id])[0]
     bag = bag or load_bag()
     found = bag.get_dag(dag_id)
     if found is None:
@@ -40,6 +44,21 @@ def serialized_dag(dag_id: str, bag: DagBag | None = None) -> SerializedDag:
             f"Known DAGs: {', '.join(bag.dag_ids) or 'none'}"
         )
     return found
+
+
+def remote_serialized_dags(dag_ids: list[str] | None = None) -> list[SerializedDag]:
+    """DAGs as the server's scheduler sees them (all active ones when ``dag_ids`` is None)."""
+    from slipstream.cli.api_store import ApiStore
+    from slipstream.cli.store_access import cli_store
+    from slipstream.serialized_dag import SerializedDag
+
+    with cli_store() as store:
+        assert isinstance(store, ApiStore)
+        if dag_ids is None:
+            dag_ids = [dag.dag_id for dag in store.list_dags(limit=None).items]
+        elif store.get_dag(dag_ids[0]) is None:
+            raise click.ClickException(f"DAG {dag_ids[0]!r} not found on {store.client.api_url}")
+        return [SerializedDag(store.serialized_dag(dag_id)) for dag_id in dag_ids]
 
 
 def real_dag(dag_id: str) -> DAG:

@@ -36,8 +36,13 @@ def dag_row(dag: SerializedDag) -> dict[str, Any]:
 @output_option
 def list_dags(output: str) -> None:
     """DAGs found in the DAGs folder (and the examples, if enabled)."""
-    from slipstream.cli.dag_lookup import load_bag
+    from slipstream.cli.dag_lookup import load_bag, remote_serialized_dags
+    from slipstream.cli.store_access import is_remote
 
+    if is_remote():
+        rows = [dag_row(dag) for dag in remote_serialized_dags()]
+        emit(rows, ["dag_id", "relative_fileloc", "owners", "schedule", "tags", "tasks"], output)
+        return
     bag = load_bag()
     rows = [dag_row(bag.dags[dag_id]) for dag_id in bag.dag_ids]
     emit(rows, ["dag_id", "relative_fileloc", "owners", "schedule", "tags", "tasks"], output)
@@ -54,11 +59,16 @@ def list_dags(output: str) -> None:
 def import_errors(output: str) -> None:
     """DAG files that failed to import, and why."""
     from slipstream.cli.dag_lookup import load_bag
+    from slipstream.cli.store_access import cli_store, is_remote
 
-    bag = load_bag()
+    if is_remote():
+        with cli_store() as store:
+            errors = {e.filename: e.stacktrace for e in store.list_import_errors(limit=None).items}
+    else:
+        errors = load_bag().import_errors
     rows = [
         {"filepath": path, "error": message.split("\n\n", 1)[0], "stack_trace": message}
-        for path, message in sorted(bag.import_errors.items())
+        for path, message in sorted(errors.items())
     ]
     emit(rows, ["filepath", "error"], output)
 
@@ -146,6 +156,11 @@ def trigger(
 
     conf_value = parse_conf(conf)
     when = parse_date(logical_date, "--logical-date")
+    from slipstream.cli.store_access import is_remote
+
+    if is_remote():
+        _trigger_remotely(dag_id, conf_value, when, run_id, wait, timeout, output)
+        return
     with Slipstream(migrate=False) as app:
         _ensure_parsed(app, dag_id)
         run = app.trigger(dag_id, conf=conf_value, logical_date=when, run_id=run_id)
@@ -172,6 +187,55 @@ def trigger(
             sys.exit(1)
 
 
+def _trigger_remotely(
+    dag_id: str,
+    conf: dict[str, Any],
+    logical_date: Any,
+    run_id: str | None,
+    wait: bool,
+    timeout: float,
+    output: str,
+) -> None:
+    """``dags trigger`` through ``POST /api/v2/dags/{dag_id}/dagRuns``."""
+    from datetime import UTC, datetime
+
+    from slipstream.cli.api_store import ApiStore
+    from slipstream.cli.output import emit_one
+    from slipstream.cli.remote import path
+    from slipstream.cli.store_access import cli_store
+
+    with cli_store() as store:
+        assert isinstance(store, ApiStore)
+        dag = store.get_dag(dag_id)
+        if dag is None:
+            raise click.ClickException(f"DAG {dag_id!r} not found on {store.client.api_url}")
+        body = {
+            "dag_run_id": run_id,
+            "logical_date": (logical_date or datetime.now(UTC)).isoformat(),
+            "conf": conf,
+        }
+        answer = store.client.request(
+            "POST", path("dags", dag_id, "dagRuns"), json_body=body, what=f"DAG {dag_id!r}"
+        )
+        run = store.run_from_json(answer)
+        if dag.is_paused:
+            click.echo(
+                f"DAG {dag_id} is paused: the run waits until `slipstream dags unpause {dag_id}`",
+                err=True,
+            )
+        deadline = time.monotonic() + timeout
+        while wait and not run.state.finished:
+            if time.monotonic() > deadline:
+                raise click.ClickException(
+                    f"run {run.run_id} did not finish within {timeout:g}s (state {run.state})"
+                )
+            time.sleep(0.5)
+            run = store.get_dag_run(dag_id, run.run_id) or run
+    emit_one(_run_row(run), output)
+    if wait and run.state != "success":
+        sys.exit(1)
+
+
 def _run_row(run: Any) -> dict[str, Any]:
     return {
         "dag_id": run.dag_id,
@@ -191,6 +255,9 @@ def _run_row(run: Any) -> dict[str, Any]:
 def test(dag_id: str, logical_date: str | None, conf: str | None, timeout: float) -> None:
     """Run a whole DAG once in this process (sequential executor), recorded in the store
     like any run, printing each task's log and state. Exit 0 only if the run succeeded."""
+    from slipstream.cli.store_access import require_local
+
+    require_local("dags test")
     from slipstream.cli.dag_lookup import parse_conf, parse_date, render_states
     from slipstream.runtime import Slipstream
     from slipstream.state import DagRunType
@@ -229,6 +296,9 @@ def backfill(
     dag_id: str, start: str, end: str, max_active_runs: int | None, timeout: float
 ) -> None:
     """Run a DAG for every scheduled logical date between --start and --end."""
+    from slipstream.cli.store_access import require_local
+
+    require_local("dags backfill")
     from slipstream.cli.dag_lookup import parse_date
     from slipstream.runtime import Slipstream
     from slipstream.scheduler.backfill import Backfill

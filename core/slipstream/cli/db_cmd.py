@@ -23,6 +23,9 @@ def _where() -> str:
 @click.group("db")
 def db() -> None:
     """The metadata database: migrate, check, reset."""
+    from slipstream.cli.store_access import require_local
+
+    require_local("db")
 
 
 @db.command("migrate")

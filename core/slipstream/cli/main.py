@@ -37,10 +37,17 @@ class SlipstreamGroup(click.Group):
 @click.version_option(
     __version__, "--version", prog_name="slipstream", message="%(prog)s %(version)s"
 )
+@click.option(
+    "--api-url",
+    metavar="URL",
+    help="Work through the REST API of the slipstream at URL (default: cli.api_url, "
+    "or where `slipstream login` logged in).",
+)
 @click.pass_context
-def cli(ctx: click.Context) -> None:
+def cli(ctx: click.Context, api_url: str | None) -> None:
     """slipstream: workflows as Python DAGs, scheduled, run and watched."""
-    ctx.ensure_object(CliState)
+    state = ctx.ensure_object(CliState)
+    state.api_url_option = api_url
 
 
 def main(argv: list[str] | None = None) -> None:

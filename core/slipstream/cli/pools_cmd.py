@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
+from slipstream.admin import MAX_POOL_NAME_LEN, check_slots, set_pool
 from slipstream.cli.crud_helpers import (
-    MAX_POOL_NAME_LEN,
     check_name,
     done,
     fail,
@@ -18,7 +18,7 @@ from slipstream.cli.crud_helpers import (
 from slipstream.cli.output import emit, emit_one, output_option
 from slipstream.cli.store_access import cli_store
 from slipstream.metadata.base import MetadataStore
-from slipstream.metadata.records import Pool
+from slipstream.metadata.records import DEFAULT_POOL, Pool
 
 COLUMNS = [
     "name",
@@ -64,25 +64,15 @@ def get_pool_record(store: MetadataStore, name: str) -> dict[str, Any]:
     return pool_record(pool)
 
 
-def set_pool(
-    store: MetadataStore, name: str, slots: int, description: str | None
-) -> tuple[bool, Pool]:
-    """Create or resize; an omitted description keeps the one already stored.
-    Returns whether the pool is new."""
-    existing = store.get_pool(name)
-    if description is None and existing is not None:
-        description = existing.description
-    return existing is None, store.set_pool(name, slots, description=description)
-
-
 def parse_slots(value: Any, what: str = "SLOTS") -> int:
     """A whole number >= 0 (0 stops the pool's tasks from running)."""
     if isinstance(value, str):
         with contextlib.suppress(ValueError):
             value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        fail(f"{what} must be a whole number >= 0, got {value!r}")
-    return value
+    try:
+        return check_slots(value, what)
+    except ValueError as exc:
+        fail(str(exc))
 
 
 def import_pools(data: Any, source: str) -> dict[str, tuple[int, str | None]]:
@@ -164,6 +154,8 @@ def list_cmd(output: str) -> None:
 @click.argument("name")
 def delete_cmd(name: str) -> None:
     """Delete a pool (not the default pool)."""
+    if name == DEFAULT_POOL:  # refused here, so both local and remote say the same
+        fail(f"the {DEFAULT_POOL!r} pool cannot be deleted (set its slots instead)")
     with cli_store() as store:
         store.delete_pool(name)
     click.echo(f"Pool {name} deleted")

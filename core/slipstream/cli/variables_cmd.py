@@ -11,8 +11,8 @@ from typing import Any
 
 import click
 
+from slipstream.admin import canonical_json, set_variable, variable_text
 from slipstream.cli.crud_helpers import (
-    canonical_json,
     check_name,
     done,
     fail,
@@ -43,18 +43,6 @@ def variable_records(store: MetadataStore) -> list[dict[str, Any]]:
     return [variable_record(var) for var in store.list_variables().items]
 
 
-def set_variable(
-    store: MetadataStore, key: str, value: str, description: str | None
-) -> tuple[bool, Variable]:
-    """Create or update; an omitted description keeps the one already stored.
-    Returns whether the variable is new."""
-    existing = store.get_variable(key)
-    if description is None and existing is not None:
-        description = existing.description
-    store.set_variable(key, value, description=description)
-    return existing is None, Variable(key=key, value=value, description=description)
-
-
 def import_values(data: Any, source: str) -> dict[str, str]:
     """Check a whole import file before anything is written: a JSON object of
     key -> value, where a string is stored as it is and any other JSON value as
@@ -69,10 +57,10 @@ def import_values(data: Any, source: str) -> dict[str, str]:
         except click.ClickException as exc:
             problems.append(exc.message)
             continue
-        if value is None:
+        try:
+            values[key] = variable_text(value)
+        except ValueError:
             problems.append(f"variable {key!r}: null is not a value")
-            continue
-        values[key] = value if isinstance(value, str) else canonical_json(value)
     if problems:
         fail(f"{source}: nothing imported:\n  " + "\n  ".join(problems))
     return values

@@ -54,49 +54,58 @@ def _ignored(relative: str, patterns: Sequence[str]) -> bool:
     return False
 
 
-def might_contain_dag(path: Path) -> bool:
+def might_contain_dag(path: str | Path) -> bool:
     """Airflow's safe-mode heuristic: only files mentioning both "dag" and "slipstream"."""
     try:
-        content = path.read_bytes().lower()
+        with open(path, "rb") as file:
+            content = file.read().lower()
     except OSError:
         return False
     return b"dag" in content and b"slipstream" in content
 
 
-def list_dag_files(folder: Path, *, safe_mode: bool = True) -> list[Path]:
-    """Every ``.py`` file under ``folder``, minus what ``.slipstreamignore`` files exclude.
+def walk_py_files(folder: Path) -> Iterator[str]:
+    """Every ``.py`` file under ``folder`` (as a path string: the dag processor walks
+    the folder every scan interval, and Path objects cost more than the walk), minus
+    what ``.slipstreamignore`` files exclude.
 
     An ignore file applies to its folder and everything below it; patterns are
     globs relative to that folder (``tmp/``, ``*_test.py``, ``legacy/*.py``).
     """
     if not folder.is_dir():
-        return []
-    found: list[Path] = []
-    scopes: list[tuple[Path, list[str]]] = []
-    for root, dirs, files in os.walk(folder, followlinks=True):
-        here = Path(root)
-        patterns = _ignore_patterns(here)
+        return
+    scopes: list[tuple[str, list[str]]] = []
+    for root, dirs, files in os.walk(str(folder), followlinks=True):
+        patterns = _ignore_patterns(Path(root))
         if patterns:
-            scopes.append((here, patterns))
+            scopes.append((root + os.sep, patterns))
 
-        def skip(path: Path) -> bool:
+        def skip(path: str) -> bool:
             for base, pats in scopes:
-                if path.is_relative_to(base) and _ignored(path.relative_to(base).as_posix(), pats):
-                    return True
+                if path.startswith(base):
+                    relative = path[len(base) :].replace(os.sep, "/")
+                    if _ignored(relative, pats):
+                        return True
             return False
 
         dirs[:] = sorted(
-            d for d in dirs if not d.startswith((".", "__pycache__")) and not skip(here / d)
+            d
+            for d in dirs
+            if not d.startswith((".", "__pycache__")) and not skip(os.path.join(root, d))
         )
         for name in sorted(files):
-            path = here / name
-            if (
-                name.endswith(".py")
-                and not skip(path)
-                and (not safe_mode or might_contain_dag(path))
-            ):
-                found.append(path)
-    return found
+            if name.endswith(".py"):
+                path = os.path.join(root, name)
+                if not skip(path):
+                    yield path
+
+
+def list_dag_files(folder: Path, *, safe_mode: bool = True) -> list[Path]:
+    """Every ``.py`` file under ``folder`` that may define DAGs (see :func:`walk_py_files`;
+    with ``safe_mode``, only those :func:`might_contain_dag` accepts)."""
+    return [
+        Path(path) for path in walk_py_files(folder) if not safe_mode or might_contain_dag(path)
+    ]
 
 
 def _parse_in_child(path: str, conn: Connection) -> None:
@@ -122,6 +131,10 @@ def parse_files(
     paths: Iterable[Path], *, timeout: float, parallelism: int | None = None
 ) -> Iterator[FileParse]:
     """Parse each file in a forked child, ``parallelism`` at once; yield results as they end."""
+    # Imported here, once, so that every child starts with them (not in each child).
+    import slipstream.dag_processing.importer
+    import slipstream.serialization  # noqa: F401
+
     context = multiprocessing.get_context("fork")
     pending = list(paths)
     limit = max(1, parallelism or os.cpu_count() or 1)

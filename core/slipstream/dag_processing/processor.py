@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -23,8 +24,9 @@ from slipstream.dag_processing.bag import (
     EXAMPLES_FOLDER,
     FileParse,
     finish_document,
-    list_dag_files,
+    might_contain_dag,
     parse_files,
+    walk_py_files,
 )
 from slipstream.metadata.records import DagFileParse, DagMetadata
 
@@ -42,6 +44,21 @@ class SyncReport:
     dag_ids: tuple[str, ...]
     errors: tuple[str, ...]
     deactivated: tuple[str, ...]
+
+
+@attrs.define
+class _Progress:
+    """What a pass has parsed so far (batches add to it)."""
+
+    parsed: list[str] = attrs.field(factory=list)
+    dag_ids: list[str] = attrs.field(factory=list)
+    errors: list[str] = attrs.field(factory=list)
+
+
+#: Parsed files are written to the store in batches of this many, or of what this many
+#: seconds gave: a few transactions per batch instead of per file.
+_BATCH_FILES = 100
+_BATCH_SECONDS = 2.0
 
 
 @attrs.define
@@ -71,30 +88,56 @@ class DagProcessor:
         self.refresh_interval = refresh_interval
         self.paused_on_creation = paused_on_creation
         self.plugins = plugins
-        self._seen: dict[Path, _Seen] = {}
+        self._seen: dict[str, _Seen] = {}
         self._errored: set[str] = set()
+        # Safe-mode verdicts by (mtime, size) of files not parsed (yet), and the files
+        # the last pass found: deactivating DAGs is only needed when that set changes.
+        self._verdicts: dict[str, tuple[tuple[float, int], bool]] = {}
+        self._next_verdicts: dict[str, tuple[tuple[float, int], bool]] = {}
+        self._present: set[str] | None = None
 
-    def _roots(self) -> list[tuple[Path, list[Path]]]:
-        roots = [(self.dags_folder, list_dag_files(self.dags_folder))]
+    def _roots(self) -> list[tuple[Path, bool]]:
+        """The folders to watch, each with whether the safe-mode heuristic applies."""
+        roots = [(self.dags_folder, True)]
         if self.include_examples:
-            roots.append((EXAMPLES_FOLDER, list_dag_files(EXAMPLES_FOLDER, safe_mode=False)))
+            roots.append((EXAMPLES_FOLDER, False))
         return roots
 
+    def _may_define_dags(self, path: str, stat: tuple[float, int]) -> bool:
+        """The safe-mode heuristic for a new or changed file, remembered by (mtime, size)
+        for files it turns down: an idle pass must not read every file of the folder."""
+        verdict = self._verdicts.get(path)
+        if verdict is None or verdict[0] != stat:
+            verdict = (stat, might_contain_dag(path))
+        self._next_verdicts[path] = verdict
+        return verdict[1]
+
     def sync(self, *, force: bool = False) -> SyncReport:
-        """One pass over the folders; parses only what changed (everything with ``force``)."""
+        """One pass over the folders; parses only what changed (everything with ``force``).
+
+        A pass over unchanged files costs one stat per file: no reads, no imports and
+        no store writes until a file changes or its ``refresh_interval`` is up.
+        """
         now = time.time()
-        due: list[tuple[Path, Path]] = []
-        present: set[Path] = set()
-        for root, files in self._roots():
-            for path in files:
-                present.add(path)
+        due: list[tuple[Path, str]] = []
+        present: set[str] = set()
+        self._next_verdicts = {}
+        for root, safe_mode in self._roots():
+            for path in walk_py_files(root):
                 try:
-                    stat = path.stat()
+                    stat = os.stat(path)
                 except OSError:
                     continue
                 seen = self._seen.get(path)
-                stale = seen is not None and now - seen.parsed_at >= self.refresh_interval
                 touched = seen is None or (seen.mtime, seen.size) != (stat.st_mtime, stat.st_size)
+                if (
+                    safe_mode
+                    and touched
+                    and not self._may_define_dags(path, (stat.st_mtime, stat.st_size))
+                ):
+                    continue
+                present.add(path)
+                stale = seen is not None and now - seen.parsed_at >= self.refresh_interval
                 if touched and seen is not None and not (force or stale):
                     # Saved again or touched, same bytes: note the new mtime, import nothing.
                     digest = _digest(path)
@@ -103,49 +146,44 @@ class DagProcessor:
                         continue
                 if force or touched or stale:
                     due.append((root, path))
+        self._verdicts = self._next_verdicts
         root_of = dict((path, root) for root, path in due)
-        parsed: list[str] = []
-        dag_ids: list[str] = []
-        errors: list[str] = []
-        file_records: list[DagFileParse] = []
-        results = parse_files((p for _, p in due), timeout=self.timeout) if due else iter(())
+        report = _Progress()
+        pending: list[tuple[Path, FileParse]] = []
+        flushed = time.monotonic()
+        results = parse_files((Path(p) for _, p in due), timeout=self.timeout) if due else iter(())
         for result in results:
-            path = Path(result.path)
-            parsed.append(result.path)
-            ids = self._store_result(root_of[path], path, result)
-            dag_ids.extend(ids)
-            errors.extend(result.errors)
-            after = path.stat() if path.exists() else None
-            self._seen[path] = _Seen(
-                after.st_mtime if after else 0.0,
-                after.st_size if after else 0,
-                _digest(path),
-                now,
-            )
-            file_records.append(
-                DagFileParse(
-                    path=result.path,
-                    mtime=after.st_mtime if after else None,
-                    content_hash=self._seen[path].digest,
-                    last_parsed_at=datetime.now(UTC),
-                    parse_duration=result.duration,
-                    dag_ids=tuple(ids),
-                )
-            )
-        if file_records:
-            self.store.record_file_parses(file_records)
+            pending.append((root_of[result.path], result))
+            if len(pending) >= _BATCH_FILES or time.monotonic() - flushed >= _BATCH_SECONDS:
+                self._store_results(pending, now, report)
+                pending, flushed = [], time.monotonic()
+        if pending:
+            self._store_results(pending, now, report)
         gone = [p for p in self._seen if p not in present]
         for path in gone:
             del self._seen[path]
         if gone:
-            self.store.delete_file_parses([str(p) for p in gone])
-            self.store.clear_import_errors([str(p) for p in gone])
-        deactivated = self.store.deactivate_missing_dags([str(p) for p in present] + [_MEMORY_FILE])
-        return SyncReport(tuple(parsed), tuple(dag_ids), tuple(errors), tuple(deactivated))
+            self.store.delete_file_parses(gone)
+            self.store.clear_import_errors(gone)
+        deactivated: list[str] = []
+        if present != self._present:  # DAGs of files gone (or no longer DAG files)
+            deactivated = self.store.deactivate_missing_dags([*present, _MEMORY_FILE])
+            self._present = present
+        return SyncReport(
+            tuple(report.parsed), tuple(report.dag_ids), tuple(report.errors), tuple(deactivated)
+        )
 
-    def _store_result(self, root: Path, path: Path, result: FileParse) -> list[str]:
+    def _store_results(
+        self, batch: list[tuple[Path, FileParse]], started: float, report: _Progress
+    ) -> None:
+        """Write what a batch of files gave in a few transactions, not a few per file:
+        on SQLite each write transaction waits for the disk."""
         now = datetime.now(UTC)
-        if result.errors:
+        fine: list[str] = []
+        written: list[tuple[dict[str, Any], str | None]] = []
+        ids_of: dict[str, list[str]] = {}
+        for root, result in batch:
+            path = result.path
             for filename, message in result.errors.items():
                 event = (
                     "on_existing_dag_import_error"
@@ -156,29 +194,61 @@ class DagProcessor:
                 self._errored.add(filename)
                 if self.plugins is not None:
                     self.plugins.notify(event, filename=filename, stacktrace=message)
-        else:
-            self.store.clear_import_errors([str(path)])
-            self._errored.discard(str(path))
-        documents = [finish_document(doc, root) for doc in result.documents]
-        try:
-            source = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            source = None
-        self.write_documents(documents, source=source, now=now)
-        return [doc["dag_id"] for doc in documents]
+            if not result.errors:
+                fine.append(path)
+                self._errored.discard(path)
+            documents = [finish_document(doc, root) for doc in result.documents]
+            try:
+                source: str | None = Path(path).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                source = None
+            written.extend((doc, source) for doc in documents)
+            ids_of[path] = [doc["dag_id"] for doc in documents]
+        if fine:
+            self.store.clear_import_errors(fine)
+        self.write_documents(written, now=now)
+        records: list[DagFileParse] = []
+        for _, result in batch:
+            path = result.path
+            try:
+                after: os.stat_result | None = os.stat(path)
+            except OSError:
+                after = None
+            seen = _Seen(
+                after.st_mtime if after else 0.0,
+                after.st_size if after else 0,
+                _digest(path),
+                started,
+            )
+            self._seen[path] = seen
+            records.append(
+                DagFileParse(
+                    path=path,
+                    mtime=after.st_mtime if after else None,
+                    content_hash=seen.digest,
+                    last_parsed_at=now,
+                    parse_duration=result.duration,
+                    dag_ids=tuple(ids_of[path]),
+                )
+            )
+            report.parsed.append(path)
+            report.dag_ids.extend(ids_of[path])
+            report.errors.extend(result.errors)
+        self.store.record_file_parses(records)
 
     def write_documents(
-        self, documents: Iterable[dict[str, Any]], *, source: str | None, now: datetime
+        self, documents: Iterable[tuple[dict[str, Any], str | None]], *, now: datetime
     ) -> None:
-        """Upsert each DAG and add its version (nothing new when the hash is unchanged)."""
+        """Upsert each DAG and add its version (nothing new when the hash is unchanged);
+        ``documents`` pairs each serialized DAG with its file's source."""
         documents = list(documents)
         for paused in (True, False):
-            group = [d for d in documents if _paused(d, self.paused_on_creation) == paused]
+            group = [d for d, _ in documents if _paused(d, self.paused_on_creation) == paused]
             if group:
                 self.store.upsert_dags(
                     [_metadata(doc, now) for doc in group], paused_on_creation=paused
                 )
-        for doc in documents:
+        for doc, source in documents:
             self.store.add_dag_version(doc["dag_id"], doc, doc["content_hash"], source)
 
     def register(self, dags: Iterable[DAG]) -> list[str]:
@@ -195,7 +265,7 @@ class DagProcessor:
             doc["is_example"] = False
             doc["content_hash"] = content_hash(doc)
             documents.append(doc)
-        self.write_documents(documents, source=None, now=datetime.now(UTC))
+        self.write_documents([(doc, None) for doc in documents], now=datetime.now(UTC))
         return [d["dag_id"] for d in documents]
 
 
@@ -223,8 +293,9 @@ def _metadata(doc: dict[str, Any], now: datetime) -> DagMetadata:
     )
 
 
-def _digest(path: Path) -> str:
+def _digest(path: str) -> str:
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        with open(path, "rb") as file:
+            return hashlib.sha256(file.read()).hexdigest()
     except OSError:
         return ""

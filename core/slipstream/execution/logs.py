@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from slipstream.errors import SlipstreamError
+from slipstream.executors.base import TaskInstanceKey
 
 if TYPE_CHECKING:
-    from slipstream.executors.base import TaskInstanceKey
+    from slipstream.metadata.records import TaskInstanceRef
 
 TASK_LOGGER = "slipstream.task"
 FORMAT = "[%(asctime)s] {%(filename)s:%(lineno)d} %(levelname)s - %(message)s"
@@ -43,6 +44,18 @@ def log_path(base: Path, key: TaskInstanceKey) -> Path:
     if key.map_index >= 0:
         folder = folder / f"map_index={key.map_index}"
     return folder / f"attempt={key.try_number}.log"
+
+
+def try_log_path(base: str | Path, ti: TaskInstanceRef, try_number: int) -> Path:
+    """The log file of try ``try_number`` of the task instance ``ti``."""
+    key = TaskInstanceKey(
+        dag_id=ti.dag_id,
+        run_id=ti.run_id,
+        task_id=ti.task_id,
+        map_index=ti.map_index,
+        try_number=try_number,
+    )
+    return log_path(Path(base), key)
 
 
 class _LoggerStream(io.TextIOBase):
@@ -77,6 +90,24 @@ def task_log(path: Path, *, echo: bool = False, capture_output: bool = True) -> 
         handler = _TaskLogHandler(path, encoding="utf-8", delay=False)
     except OSError as exc:
         raise TaskLogError(f"cannot write the task log {path}: {exc}") from exc
+    try:
+        with capture_task_log(handler, echo=echo, capture_output=capture_output):
+            yield path
+    finally:
+        try:
+            handler.close()
+        except OSError as exc:
+            handler.error = handler.error or exc
+    if handler.error is not None:
+        raise TaskLogError(f"cannot write the task log {path}: {handler.error}")
+
+
+@contextlib.contextmanager
+def capture_task_log(
+    handler: logging.Handler, *, echo: bool = False, capture_output: bool = True
+) -> Iterator[None]:
+    """Send the task logger (and, with ``capture_output``, stdout/stderr) to ``handler``,
+    formatted as task logs are: a file here, the task-execution API for remote workers."""
     handler.setFormatter(logging.Formatter(FORMAT))
     logger = logging.getLogger(TASK_LOGGER)
     previous_level, previous_propagate = logger.level, logger.propagate
@@ -95,17 +126,42 @@ def task_log(path: Path, *, echo: bool = False, capture_output: bool = True) -> 
         redirect.enter_context(contextlib.redirect_stderr(_LoggerStream(logger, logging.WARNING)))
     try:
         with redirect:
-            yield path
+            yield
     finally:
         logger.removeHandler(handler)
-        try:
-            handler.close()
-        except OSError as exc:
-            handler.error = handler.error or exc
         if console is not None:
             logger.removeHandler(console)
         if previous_level != logging.INFO:
             logger.setLevel(previous_level)
         logger.propagate = previous_propagate
-    if handler.error is not None:
-        raise TaskLogError(f"cannot write the task log {path}: {handler.error}")
+
+
+LOG_CHUNK_BYTES = 256 * 1024
+
+
+def read_log_chunk(
+    path: Path, offset: int = 0, limit: int | None = LOG_CHUNK_BYTES, *, whole_lines: bool = False
+) -> tuple[str, int]:
+    """Up to ``limit`` bytes (``None``: all there is) of a task log from byte ``offset``,
+    as text, and the offset to read from next (for tailing a running try): what the UI
+    and the REST API's logs route read. A missing file reads as empty (other errors
+    raise ``OSError``). What is cut short is left for the next read: a UTF-8 character,
+    and with ``whole_lines`` (a try still writing) an unterminated last line."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(max(0, offset))
+            data = handle.read(limit)
+    except FileNotFoundError:
+        return "", offset
+    if whole_lines and not data.endswith(b"\n"):
+        data = data[: data.rfind(b"\n") + 1]
+    # Do not split a multi-byte character (cut by the limit, or being written): stop
+    # before an incomplete one.
+    for back in range(1, min(4, len(data)) + 1):
+        byte = data[-back]
+        if byte & 0xC0 != 0x80:  # the lead byte of the last character
+            needed = 1 if byte < 0x80 else 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+            if needed > back:
+                data = data[:-back]
+            break
+    return data.decode("utf-8", errors="replace"), max(0, offset) + len(data)

@@ -55,6 +55,7 @@ class DagLoader:
         self.in_memory = dict(in_memory or {})
         self._files: dict[Path, tuple[float, dict[str, DAG]]] = {}
         self._sources: dict[tuple[Path, int], DAG] = {}
+        self._hashes: dict[tuple[Path, float, str], str] = {}
         self._lock = threading.Lock()
 
     def path_of(self, dag_file: str) -> Path:
@@ -89,6 +90,22 @@ class DagLoader:
         if dag_id not in dags:
             raise NotFoundError(f"DAG {dag_id!r} is not defined in {path}")
         return dags[dag_id]
+
+    def definition_hash(self, dag_id: str, dag_file: str) -> str:
+        """The definition hash of the DAG as its file defines it now (computed once per
+        version of the file): equal to a version's, the file still defines that version."""
+        from slipstream.serialization import serialize_dag
+        from slipstream.serialized_dag import definition_hash
+
+        dag = self.load(dag_id, dag_file)
+        path = self.path_of(dag_file)
+        with self._lock:
+            mtime = self._files[path][0] if path in self._files else 0.0
+            key = (path, mtime, dag_id)
+            if key not in self._hashes:
+                self._hashes = {k: v for k, v in self._hashes.items() if k[0] != path}
+                self._hashes[key] = definition_hash(serialize_dag(dag))
+            return self._hashes[key]
 
     def load_source(self, dag_id: str, dag_file: str, source: str) -> DAG:
         """The DAG as an older version of its file defined it (from the store)."""
@@ -278,23 +295,7 @@ def _run(
     run: RunInfo,
 ) -> TaskOutcome:
     key = workload.key
-    try:
-        dag: DAG | None = loader.load(key.dag_id, workload.dag_file)
-    except NotFoundError as exc:
-        if facts.dag_version_id is None:
-            raise
-        log.warning("the DAG file cannot be used (%s); running the run's stored code", exc)
-        dag = None
-    if (dag is None or not dag.has_task(key.task_id)) and facts.dag_version_id is not None:
-        # The file changed since this run began (deleted, broken, or without this task):
-        # run the code of the run's own version, which the store kept.
-        version = client.store.get_dag_version_by_id(facts.dag_version_id)
-        if version is None or not version.source_code:
-            raise NotFoundError(
-                f"no stored code for version {facts.dag_version_id} of {key.dag_id}"
-            )
-        dag = loader.load_source(key.dag_id, workload.dag_file, version.source_code)
-    assert dag is not None
+    dag = _dag_for_try(client, loader, workload, facts)
     # A rescheduled sensor keeps the start of its first poke: its timeout counts from there.
     first_started = facts.start_date if facts.reschedule_at is not None else None
     return run_task(
@@ -307,6 +308,55 @@ def _run(
         max_tries=facts.max_tries,
         first_attempt_started_at=first_started,
     )
+
+
+def _dag_for_try(
+    client: StoreTaskClient, loader: DagLoader, workload: Workload, facts: TryFacts
+) -> DAG:
+    """The DAG of the task instance's own version: the file's, while the file still
+    defines that version; otherwise the version's code as the store kept it (the
+    file changed, broke or went away since, or the run was cleared onto an older
+    version than the file's)."""
+    key = workload.key
+    try:
+        dag: DAG | None = loader.load(key.dag_id, workload.dag_file)
+    except NotFoundError as exc:
+        if facts.dag_version_id is None:
+            raise
+        log.warning("the DAG file cannot be used (%s); running the run's stored code", exc)
+        dag = None
+    if (
+        dag is not None
+        and dag.has_task(key.task_id)
+        and (
+            workload.dag_hash is None
+            or workload.dag_file.startswith(MEMORY_PREFIX)
+            or loader.definition_hash(key.dag_id, workload.dag_file) == workload.dag_hash
+        )
+    ):
+        return dag
+    if facts.dag_version_id is None:
+        if dag is None:
+            raise NotFoundError(f"DAG {key.dag_id!r} cannot be loaded")
+        return dag
+    version = client.store.get_dag_version_by_id(facts.dag_version_id)
+    if version is None or not version.source_code:
+        if dag is not None and dag.has_task(key.task_id):
+            log.warning(
+                "the DAG file no longer defines version %s of %s and the store kept no "
+                "code for it: running the file's current code",
+                facts.dag_version_id,
+                key.dag_id,
+            )
+            return dag
+        raise NotFoundError(f"no stored code for version {facts.dag_version_id} of {key.dag_id}")
+    if dag is not None:
+        log.info(
+            "the DAG file no longer defines version %s of %s: running that version's stored code",
+            version.version_number,
+            key.dag_id,
+        )
+    return loader.load_source(key.dag_id, workload.dag_file, version.source_code)
 
 
 def run_dag_callbacks(

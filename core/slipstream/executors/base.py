@@ -47,6 +47,10 @@ class Workload:
     is empty); ``reason`` says why the run ended. Workers load user code, the
     scheduler never does: that is why callbacks travel this way.
 
+    ``dag_hash`` is the definition hash of the version the try belongs to
+    (``SerializedDag.definition_hash``): when the DAG file no longer defines that
+    version, the worker runs the version's stored code instead of the file's.
+
     ``try_info`` (JSON text) is what the scheduler knew of the try and its run when
     it queued it (``slipstream.execution.worker.started_payload``); with it, a local
     worker runs the try without reading the store first, and the scheduler records
@@ -57,6 +61,7 @@ class Workload:
     key: TaskInstanceKey
     dag_file: str
     dag_version: int | None = None
+    dag_hash: str | None = None
     queue: str = "default"
     priority: int = 1
     timeout_seconds: float | None = None
@@ -173,6 +178,11 @@ class Executor:
 
     #: Runs tries on this machine (logs are local files, workers share the DAG folder).
     is_local: ClassVar[bool] = True
+
+    #: Its workers report through the task-execution API rather than the metadata
+    #: database: the scheduler then puts a token scoped to the try into each
+    #: workload it submits (``Workload.token``). Remote executors set it.
+    needs_task_token: ClassVar[bool] = False
 
     def start(self) -> None:
         """Acquire resources (processes, connections). Called once."""

@@ -128,6 +128,18 @@ class MetadataStore:
         having a schedule (True) or running only when triggered (False)."""
         raise NotImplementedError
 
+    def list_dag_tags(
+        self,
+        *,
+        name_pattern: str | None = None,
+        limit: int | None = 100,
+        offset: int = 0,
+        descending: bool = False,
+    ) -> Page[str]:
+        """The distinct tag names of all DAGs, by name; ``name_pattern``: a
+        case-insensitive substring (SQL ``%``/``_`` wildcards allowed)."""
+        raise NotImplementedError
+
     def set_dag_paused(self, dag_id: str, paused: bool) -> Dag:
         """Pause or unpause; raises NotFoundError for an unknown DAG."""
         raise NotImplementedError
@@ -170,6 +182,19 @@ class MetadataStore:
         """Every version of a DAG, oldest first."""
         raise NotImplementedError
 
+    def find_dag_versions(
+        self,
+        *,
+        dag_ids: Collection[str] = (),
+        version_number: int | None = None,
+        limit: int | None = 100,
+        offset: int = 0,
+        order_by: str = "id",
+    ) -> Page[DagVersion]:
+        """Versions of the given DAGs (of every DAG when ``dag_ids`` is empty), paged;
+        ordered by ``id``, ``version_number``, ``dag_id`` or ``created_at``."""
+        raise NotImplementedError
+
     # -- DAG files: parse records and import errors ---------------------------------------
 
     def record_file_parses(self, parses: Iterable[DagFileParse]) -> None:
@@ -196,6 +221,9 @@ class MetadataStore:
     ) -> Page[DagImportError]:
         raise NotImplementedError
 
+    def get_import_error(self, import_error_id: int) -> DagImportError | None:
+        raise NotImplementedError
+
     # -- Dag runs -----------------------------------------------------------------------
 
     def create_dag_run(self, run: NewDagRun) -> DagRun:
@@ -216,10 +244,23 @@ class MetadataStore:
         logical_date_lte: datetime | None = None,
         run_after_gte: datetime | None = None,
         run_after_lte: datetime | None = None,
+        start_date_gte: datetime | None = None,
+        start_date_lte: datetime | None = None,
+        end_date_gte: datetime | None = None,
+        end_date_lte: datetime | None = None,
         limit: int | None = 100,
         offset: int = 0,
         order_by: str = "id",
     ) -> Page[DagRun]:
+        """Runs matching every filter; the date bounds are inclusive, and a run whose
+        date is unset (no logical date, not started, not ended) never matches one."""
+        raise NotImplementedError
+
+    def count_dag_runs_by_state(
+        self, dag_ids: Collection[str] = ()
+    ) -> dict[str, dict[DagRunState, int]]:
+        """How many runs each DAG (of ``dag_ids``, or every DAG that has runs) has in
+        each state; states without runs are left out."""
         raise NotImplementedError
 
     def set_dag_run_state(
@@ -233,6 +274,16 @@ class MetadataStore:
         """Move a run to ``state``: start_date is set on running, end_date on
         success/failed, queued_at on queued. With ``expected_state``, only if the
         current state is that one; returns whether the change was made."""
+        raise NotImplementedError
+
+    def set_dag_run_note(self, dag_id: str, run_id: str, note: str | None) -> None:
+        """Replace a run's note (None removes it); NotFoundError for an unknown run."""
+        raise NotImplementedError
+
+    def set_dag_run_version(self, dag_id: str, run_id: str, version_id: int) -> None:
+        """Make ``version_id`` (a version of the same DAG) the one the run is evaluated
+        and run from: clearing with the latest version. NotFoundError for an unknown
+        run or a version of another DAG; nothing else of the run changes."""
         raise NotImplementedError
 
     def delete_dag_run(self, dag_id: str, run_id: str) -> None:
@@ -269,13 +320,30 @@ class MetadataStore:
         states: Collection[TaskInstanceState] = (),
         pools: Collection[str] = (),
         queues: Collection[str] = (),
+        executors: Collection[str] = (),
+        map_indexes: Collection[int] = (),
+        mapped: bool | None = None,
+        placeholders: bool = True,
+        start_date_gte: datetime | None = None,
+        start_date_lte: datetime | None = None,
+        end_date_gte: datetime | None = None,
+        end_date_lte: datetime | None = None,
+        duration_gte: float | None = None,
+        duration_lte: float | None = None,
         limit: int | None = None,
         offset: int = 0,
         order_by: str = "id",
         with_total: bool = True,
     ) -> Page[TaskInstance]:
         """Task instances across runs; ``run_ids`` are matched together with ``dag_ids``.
-        With ``with_total=False`` the page's ``total`` is only its length (no count)."""
+
+        ``mapped``: True for map indexes >= 0 only, False for unmapped ones only.
+        ``placeholders=False`` leaves out the ``removed`` map-index -1 task instance a
+        mapped task leaves behind once it is expanded (what Airflow never shows). The
+        date and duration bounds are inclusive; a task instance without that value
+        (never started, not finished) is outside any bound on it. With
+        ``with_total=False`` the page's ``total`` is only its length (no count).
+        """
         raise NotImplementedError
 
     def count_task_instance_states(
@@ -383,6 +451,17 @@ class MetadataStore:
     def list_task_instance_tries(self, ref: TaskInstanceRef) -> list[TaskInstance]:
         """Every finished try from the history, oldest first, then the current try
         if it is not finished yet."""
+        raise NotImplementedError
+
+    def set_task_instance_notes(
+        self, ti_ids: Collection[int], note: str | None, *, author: str | None = None
+    ) -> None:
+        """Give task instances a person's note (``None`` removes it); NotFoundError
+        when one of them does not exist."""
+        raise NotImplementedError
+
+    def get_task_instance_notes(self, ti_ids: Collection[int]) -> dict[int, str]:
+        """The notes of those task instances that have one, by task instance id."""
         raise NotImplementedError
 
     # -- Scheduler jobs -----------------------------------------------------------------

@@ -147,6 +147,8 @@ class NewDagRun:
     dag_version_id: int | None = None
     triggered_by: str | None = None
     backfill_id: int | None = None
+    note: str | None = None
+    triggering_user_name: str | None = None  # the user who triggered it by hand (API, UI)
 
 
 @attrs.frozen(kw_only=True)
@@ -172,6 +174,8 @@ class DagRun:
     created_at: datetime
     lease_owner: str | None = None  # the scheduler that holds the run (claim_dag_runs)
     lease_expires_at: datetime | None = None
+    note: str | None = None  # a user's note (``set_dag_run_note``)
+    triggering_user_name: str | None = None
 
 
 @attrs.frozen(kw_only=True, order=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -40,7 +41,9 @@ class SecretBox:
     def _load(self) -> MultiFernet:
         with self._lock:
             if self._fernet is None:
-                raw = self._configured or _read_or_create(self._home / KEY_FILE)
+                raw = self._configured or read_or_create_key_file(
+                    self._home / KEY_FILE, Fernet.generate_key
+                )
                 keys = [part.strip() for part in raw.split(",") if part.strip()]
                 try:
                     self._fernet = MultiFernet([Fernet(key.encode()) for key in keys])
@@ -67,16 +70,16 @@ class SecretBox:
             ) from None
 
 
-def _read_or_create(path: Path) -> str:
-    """Read the key file, or create it: written to a private temporary file and
-    hard-linked into place, so two processes starting together share one key and
-    nobody ever reads a half-written file."""
+def read_or_create_key_file(path: Path, generate: Callable[[], bytes]) -> str:
+    """Read the key file, or create it with ``generate()``: written to a private
+    temporary file (mode 0600) and hard-linked into place, so two processes starting
+    together share one key and nobody ever reads a half-written file."""
     try:
         return path.read_text(encoding="ascii").strip()
     except FileNotFoundError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
-    key = Fernet.generate_key()
+    key = generate()
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:

@@ -175,7 +175,12 @@ class BaseOperatorMeta(type):
         operator._wire_xcom_args()
         return operator
 
-    def _accepted_params(cls) -> set[str]:
+    def _accepted_params(cls) -> frozenset[str]:
+        # Read once per class (in the class's own __dict__, not a base's): signatures
+        # are slow to build, and a DAG file makes many tasks of a few classes.
+        cached: frozenset[str] | None = cls.__dict__.get("_accepted_params_cache")
+        if cached is not None:
+            return cached
         names: set[str] = set()
         for klass in cls.__mro__:
             init = klass.__dict__.get("__init__")
@@ -185,7 +190,8 @@ class BaseOperatorMeta(type):
                 if param.kind in (param.KEYWORD_ONLY, param.POSITIONAL_OR_KEYWORD):
                     names.add(param.name)
         names.discard("self")
-        return names
+        cls._accepted_params_cache = frozenset(names)
+        return cls._accepted_params_cache
 
 
 def apply_default_args(cls: Any, kwargs: dict[str, Any]) -> dict[str, Any]:

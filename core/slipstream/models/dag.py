@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import jinja2
@@ -42,10 +44,14 @@ def _caller_location() -> tuple[str, int | None]:
     """The first file outside slipstream's own package on the stack, and the line there:
     where the DAG is defined."""
     package_dir = str(Path(__file__).resolve().parent.parent)
-    for frame_info in inspect.stack(context=0)[2:]:
-        filename = frame_info.filename
+    # Raw frames, not inspect.stack(): that looks up every frame's module and source
+    # file, which made up most of a DAG file's parse in a fresh dag-processor fork.
+    frame: FrameType | None = sys._getframe(2)
+    while frame is not None:
+        filename = frame.f_code.co_filename
         if not filename.startswith(package_dir) or "/example_dags/" in filename:
-            return filename, frame_info.lineno
+            return filename, frame.f_lineno
+        frame = frame.f_back
     return "<unknown>", None
 
 

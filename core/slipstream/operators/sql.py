@@ -176,7 +176,7 @@ def sqlalchemy_url(conn: Connection, database: str | None = None) -> sqlalchemy.
     if kind not in DIALECTS:
         raise SlipstreamException(
             f"connection {conn.conn_id!r} has conn_type {conn.conn_type!r}, which "
-            f"SQLExecuteQueryOperator cannot map to a database URL: use one of "
+            f"slipstream cannot map to a database URL: use one of "
             f"{', '.join(sorted({*DIALECTS, 'sqlite'}))}, or give the connection an extra "
             f'"sqlalchemy_url"'
         )
@@ -206,6 +206,28 @@ def _driver_missing(conn_id: str, url: sqlalchemy.URL, exc: ImportError) -> Slip
         f"connection {conn_id!r} needs the database driver {module or url.drivername!r} "
         f"({url.drivername}), which is not installed: {install}"
     )
+
+
+def create_engine(
+    conn: Connection, database: str | None = None, *, autocommit: bool = False
+) -> sqlalchemy.Engine:
+    """An engine for the connection, without a pool (a try uses it once, then disposes of
+    it); a missing driver or dialect is an error that says what to install."""
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
+    url = sqlalchemy_url(conn, database)
+    options: dict[str, Any] = {"poolclass": NullPool}
+    if autocommit:
+        options["isolation_level"] = "AUTOCOMMIT"
+    try:
+        return sqlalchemy.create_engine(url, **options)
+    except ImportError as exc:
+        raise _driver_missing(conn.conn_id, url, exc) from None
+    except sqlalchemy.exc.NoSuchModuleError as exc:
+        raise SlipstreamException(
+            f"connection {conn.conn_id!r}: SQLAlchemy has no dialect {url.drivername!r}: {exc}"
+        ) from None
 
 
 # -- the operator -----------------------------------------------------------------------
@@ -286,21 +308,7 @@ class SQLExecuteQueryOperator(BaseOperator):
         return isinstance(self.sql, str) and (self.return_last or not self.split_statements)
 
     def _engine(self, conn: Connection) -> sqlalchemy.Engine:
-        import sqlalchemy
-        from sqlalchemy.pool import NullPool
-
-        url = sqlalchemy_url(conn, self.database)
-        options: dict[str, Any] = {"poolclass": NullPool}
-        if self.autocommit:
-            options["isolation_level"] = "AUTOCOMMIT"
-        try:
-            return sqlalchemy.create_engine(url, **options)
-        except ImportError as exc:
-            raise _driver_missing(conn.conn_id, url, exc) from None
-        except sqlalchemy.exc.NoSuchModuleError as exc:
-            raise SlipstreamException(
-                f"connection {conn.conn_id!r}: SQLAlchemy has no dialect {url.drivername!r}: {exc}"
-            ) from None
+        return create_engine(conn, self.database, autocommit=self.autocommit)
 
     def execute(self, context: Mapping[str, Any]) -> Any:
         conn = get_connection(self.conn_id)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from slipstream.execution.recording import TryRecorder
-    from slipstream.executors.base import Executor, TaskInstanceKey
+    from slipstream.executors.base import Executor, TaskInstanceKey, Workload
     from slipstream.metadata.base import MetadataStore
     from slipstream.metadata.records import DagRun, TaskInstance
     from slipstream.plugins.manager import PluginManager
@@ -29,6 +29,7 @@ class SchedulerParts:
     recorder: TryRecorder
     id: str
     focus: set[tuple[str, str]] | None
+    task_tokens: Callable[[int, Workload], Workload] | None
     #: DAG id -> max_active_tasks, as last seen: DAGs at their limit are not read.
     _dag_limits: dict[str, int]
     #: Task instances known to be scheduled (queueing.ScheduledQueue).

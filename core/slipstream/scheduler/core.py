@@ -159,6 +159,7 @@ class Scheduler(RunsMixin, QueueingMixin, RecoveryMixin):
         task_heartbeat_timeout: float = 60.0,
         scheduler_heartbeat_timeout: float = 30.0,
         clock: Callable[[], datetime] = utcnow,
+        task_tokens: Callable[[int, Workload], Workload] | None = None,
     ) -> None:
         self.store = store
         self.executor = executor
@@ -168,6 +169,9 @@ class Scheduler(RunsMixin, QueueingMixin, RecoveryMixin):
         self.task_heartbeat_timeout = task_heartbeat_timeout
         self.scheduler_heartbeat_timeout = scheduler_heartbeat_timeout
         self.clock = clock
+        #: Adds a task token to a workload (``TaskTokenMinter``), for executors whose
+        #: workers report through the task-execution API; None for the others.
+        self.task_tokens = task_tokens
         self.recorder = TryRecorder(store, plugins)
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._versions: dict[int, SerializedDag] = {}
@@ -570,6 +574,9 @@ class Scheduler(RunsMixin, QueueingMixin, RecoveryMixin):
                     unfinished = unfinished or bool(expansions)
                 else:
                     set_state(ti, TIS.SCHEDULED, scheduled_at=now)
+        for task_id in by_task.keys() - sdag.tasks.keys():  # the run's version dropped it
+            for ti in by_task[task_id]:
+                set_state(ti, TIS.REMOVED)
         if expansions:
             if len(updates) > written:  # the placeholder's removal goes first
                 self.store.update_task_instances(updates[written:])

@@ -190,6 +190,8 @@ class QueueingMixin(SchedulerParts):
                 # nothing before the task starts; we record the start and the end.
                 workload = attrs.evolve(workload, try_info=started_payload(now_queued, run))
                 self._submitted[workload.key] = now_queued
+            if self.task_tokens is not None:  # its workers report through the API
+                workload = self.task_tokens(ti.id, workload)
             self.executor.submit(workload)
             queued += 1
         return queued
@@ -238,6 +240,7 @@ class QueueingMixin(SchedulerParts):
             ),
             dag_file=dag_file_for(sdag.data),
             dag_version=ti.dag_version_id,
+            dag_hash=sdag.definition_hash,
             queue=ti.queue,
             priority=ti.priority_weight,
             timeout_seconds=float(timeout) if timeout is not None else None,

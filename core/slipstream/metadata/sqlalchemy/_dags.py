@@ -31,6 +31,7 @@ from slipstream.metadata.sqlalchemy._base import (
 
 DAG_ORDER = {"dag_id", "fileloc", "last_parsed_time", "next_dagrun", "is_paused"}
 IMPORT_ERROR_ORDER = {"id", "filename", "timestamp"}
+VERSION_ORDER = {"id", "dag_id", "version_number", "created_at"}
 
 
 def _next_run_values(next_run: NextRun) -> dict[str, Any]:
@@ -78,6 +79,12 @@ def _version(row: sa.Row[Any]) -> DagVersion:
         serialized=m["serialized"],
         source_code=m["source_code"],
         created_at=m["created_at"],
+    )
+
+
+def _import_error(row: sa.Row[Any]) -> DagImportError:
+    return DagImportError(
+        id=row.id, filename=row.filename, stacktrace=row.stacktrace, timestamp=row.timestamp
     )
 
 
@@ -188,6 +195,22 @@ class DagsMixin(StoreBase):
             items=[_dag(row, tags_by_id[row.dag_id]) for row in page.items], total=page.total
         )
 
+    def list_dag_tags(
+        self,
+        *,
+        name_pattern: str | None = None,
+        limit: int | None = 100,
+        offset: int = 0,
+        descending: bool = False,
+    ) -> Page[str]:
+        name = s.dag_tag.c.name
+        query = sa.select(name).distinct()
+        if name_pattern:
+            query = query.where(name.ilike(f"%{name_pattern}%"))
+        order = [name.desc() if descending else name.asc()]
+        with self._read() as conn:
+            return self._page(conn, query, order, limit, offset, lambda row: str(row.name))
+
     def set_dag_paused(self, dag_id: str, paused: bool) -> Dag:
         with self._write() as conn:
             done = conn.execute(
@@ -288,6 +311,25 @@ class DagsMixin(StoreBase):
         with self._read() as conn:
             return [_version(row) for row in conn.execute(query)]
 
+    def find_dag_versions(
+        self,
+        *,
+        dag_ids: Collection[str] = (),
+        version_number: int | None = None,
+        limit: int | None = 100,
+        offset: int = 0,
+        order_by: str = "id",
+    ) -> Page[DagVersion]:
+        t = s.dag_version
+        query = sa.select(t)
+        if dag_ids:
+            query = query.where(t.c.dag_id.in_(list(dag_ids)))
+        if version_number is not None:
+            query = query.where(t.c.version_number == version_number)
+        order = self._order(t, order_by, VERSION_ORDER, "id")
+        with self._read() as conn:
+            return self._page(conn, query, order, limit, offset, _version)
+
     # -- parse records and import errors ----------------------------------------------
 
     def record_file_parses(self, parses: Iterable[DagFileParse]) -> None:
@@ -359,10 +401,12 @@ class DagsMixin(StoreBase):
                 order,
                 limit,
                 offset,
-                lambda row: DagImportError(
-                    id=row.id,
-                    filename=row.filename,
-                    stacktrace=row.stacktrace,
-                    timestamp=row.timestamp,
-                ),
+                _import_error,
             )
+
+    def get_import_error(self, import_error_id: int) -> DagImportError | None:
+        with self._read() as conn:
+            row = conn.execute(
+                sa.select(s.import_error).where(s.import_error.c.id == import_error_id)
+            ).first()
+        return None if row is None else _import_error(row)

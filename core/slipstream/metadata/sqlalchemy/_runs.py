@@ -58,6 +58,11 @@ TI_ORDER = {
     "priority_weight",
     "try_number",
     "queued_at",
+    "duration",
+    "pool",
+    "queue",
+    "operator",
+    "updated_at",
 }
 # A try ends in these: it is copied to the history table.
 HISTORY_STATES = FINISHED_TI_STATES | {TaskInstanceState.UP_FOR_RETRY, TaskInstanceState.RESTARTING}
@@ -95,6 +100,8 @@ def _run(row: sa.Row[Any]) -> DagRun:
         created_at=m["created_at"],
         lease_owner=m["lease_owner"],
         lease_expires_at=m["lease_expires_at"],
+        note=m["note"],
+        triggering_user_name=m["triggering_user_name"],
     )
 
 
@@ -140,6 +147,8 @@ class RunsMixin(StoreBase):
             "dag_version_id": run.dag_version_id,
             "triggered_by": run.triggered_by,
             "backfill_id": run.backfill_id,
+            "note": run.note,
+            "triggering_user_name": run.triggering_user_name,
             "queued_at": now if run.state == DagRunState.QUEUED else None,
             "start_date": now if run.state == DagRunState.RUNNING else None,
             "end_date": now if run.state.finished else None,
@@ -202,6 +211,10 @@ class RunsMixin(StoreBase):
         logical_date_lte: datetime | None = None,
         run_after_gte: datetime | None = None,
         run_after_lte: datetime | None = None,
+        start_date_gte: datetime | None = None,
+        start_date_lte: datetime | None = None,
+        end_date_gte: datetime | None = None,
+        end_date_lte: datetime | None = None,
         limit: int | None = 100,
         offset: int = 0,
         order_by: str = "id",
@@ -217,6 +230,8 @@ class RunsMixin(StoreBase):
         bounds = (
             (t.c.logical_date, logical_date_gte, logical_date_lte, "logical_date"),
             (t.c.run_after, run_after_gte, run_after_lte, "run_after"),
+            (t.c.start_date, start_date_gte, start_date_lte, "start_date"),
+            (t.c.end_date, end_date_gte, end_date_lte, "end_date"),
         )
         for column, low, high, name in bounds:
             check_aware(low, f"{name}_gte")
@@ -228,6 +243,27 @@ class RunsMixin(StoreBase):
         order = self._order(t, order_by, RUN_ORDER, "id")
         with self._read() as conn:
             return self._page(conn, query, order, limit, offset, _run)
+
+    def count_dag_runs_by_state(
+        self, dag_ids: Collection[str] = ()
+    ) -> dict[str, dict[DagRunState, int]]:
+        t = s.dag_run
+        query = sa.select(t.c.dag_id, t.c.state, sa.func.count()).group_by(t.c.dag_id, t.c.state)
+        if dag_ids:
+            query = query.where(t.c.dag_id.in_(list(dag_ids)))
+        counts: dict[str, dict[DagRunState, int]] = {}
+        with self._read() as conn:
+            for dag_id, state, count in conn.execute(query.order_by(t.c.dag_id)):
+                counts.setdefault(dag_id, {})[DagRunState(state)] = int(count)
+        return counts
+
+    def set_dag_run_note(self, dag_id: str, run_id: str, note: str | None) -> None:
+        with self._write() as conn:
+            done = conn.execute(
+                s.dag_run.update().where(_run_key(dag_id, run_id)).values(note=note)
+            )
+            if done.rowcount == 0:
+                raise NotFoundError(f"DAG {dag_id!r} has no run {run_id!r}")
 
     def set_dag_run_state(
         self,
@@ -261,6 +297,22 @@ class RunsMixin(StoreBase):
                 values["end_date"] = now
             conn.execute(s.dag_run.update().where(s.dag_run.c.id == row.id).values(**values))
         return True
+
+    def set_dag_run_version(self, dag_id: str, run_id: str, version_id: int) -> None:
+        with self._write() as conn:
+            run_pk = conn.scalar(
+                sa.select(s.dag_run.c.id).where(_run_key(dag_id, run_id)).with_for_update()
+            )
+            if run_pk is None:
+                raise NotFoundError(f"DAG {dag_id!r} has no run {run_id!r}")
+            owner = conn.scalar(
+                sa.select(s.dag_version.c.dag_id).where(s.dag_version.c.id == version_id)
+            )
+            if owner != dag_id:
+                raise NotFoundError(f"DAG {dag_id!r} has no version with id {version_id}")
+            conn.execute(
+                s.dag_run.update().where(s.dag_run.c.id == run_pk).values(dag_version_id=version_id)
+            )
 
     def delete_dag_run(self, dag_id: str, run_id: str) -> None:
         with self._write() as conn:
@@ -376,6 +428,16 @@ class RunsMixin(StoreBase):
         states: Collection[TaskInstanceState] = (),
         pools: Collection[str] = (),
         queues: Collection[str] = (),
+        executors: Collection[str] = (),
+        map_indexes: Collection[int] = (),
+        mapped: bool | None = None,
+        placeholders: bool = True,
+        start_date_gte: datetime | None = None,
+        start_date_lte: datetime | None = None,
+        end_date_gte: datetime | None = None,
+        end_date_lte: datetime | None = None,
+        duration_gte: float | None = None,
+        duration_lte: float | None = None,
         limit: int | None = None,
         offset: int = 0,
         order_by: str = "id",
@@ -390,9 +452,45 @@ class RunsMixin(StoreBase):
             (t.c.state, [TaskInstanceState(x).value for x in states]),
             (t.c.pool, pools),
             (t.c.queue, queues),
+            (t.c.executor, executors),
+            (t.c.map_index, [int(i) for i in map_indexes]),
         ):
             if values:
                 query = query.where(column.in_(list(values)))
+        if mapped is not None:
+            query = query.where(t.c.map_index >= 0 if mapped else t.c.map_index < 0)
+        if not placeholders:
+            expanded = t.alias("expanded")
+            has_expansions = (
+                sa.select(expanded.c.id)
+                .where(
+                    expanded.c.dag_run_id == t.c.dag_run_id,
+                    expanded.c.task_id == t.c.task_id,
+                    expanded.c.map_index >= 0,
+                )
+                .exists()
+            )
+            query = query.where(
+                sa.not_(
+                    sa.and_(
+                        t.c.map_index < 0,
+                        t.c.state == TaskInstanceState.REMOVED.value,
+                        has_expansions,
+                    )
+                )
+            )
+        bounds: tuple[tuple[sa.Column[Any], Any, Any, str], ...] = (
+            (t.c.start_date, start_date_gte, start_date_lte, "start_date"),
+            (t.c.end_date, end_date_gte, end_date_lte, "end_date"),
+        )
+        for _, low, high, name in bounds:
+            check_aware(low, f"{name}_gte")
+            check_aware(high, f"{name}_lte")
+        for column, low, high, _ in (*bounds, (t.c.duration, duration_gte, duration_lte, "")):
+            if low is not None:
+                query = query.where(column >= low)
+            if high is not None:
+                query = query.where(column <= high)
         order = self._order(t, order_by, TI_ORDER, "id")
         with self._read() as conn:
             return self._page(conn, query, order, limit, offset, _ti, with_total=with_total)
@@ -560,6 +658,39 @@ class RunsMixin(StoreBase):
         conn.execute(
             h.insert(), [{"ti_id": row["id"], **{c: row[c] for c in _TI_COLUMNS}} for row in rows]
         )
+
+    def set_task_instance_notes(
+        self, ti_ids: Collection[int], note: str | None, *, author: str | None = None
+    ) -> None:
+        ids = sorted(set(ti_ids))
+        n, t = s.task_instance_note, s.task_instance
+        with self._write() as conn:
+            found: set[int] = set()
+            for chunk in chunks(ids):
+                found.update(conn.scalars(sa.select(t.c.id).where(t.c.id.in_(chunk))))
+            missing = [ti_id for ti_id in ids if ti_id not in found]
+            if missing:
+                raise NotFoundError(f"no task instance with id {', '.join(map(str, missing))}")
+            for chunk in chunks(ids):
+                conn.execute(n.delete().where(n.c.ti_id.in_(chunk)))
+            if note is not None and ids:
+                now = utcnow()
+                conn.execute(
+                    n.insert(),
+                    [
+                        {"ti_id": ti_id, "content": note, "author": author, "updated_at": now}
+                        for ti_id in ids
+                    ],
+                )
+
+    def get_task_instance_notes(self, ti_ids: Collection[int]) -> dict[int, str]:
+        n = s.task_instance_note
+        notes: dict[int, str] = {}
+        with self._read() as conn:
+            for chunk in chunks(sorted(set(ti_ids))):
+                query = sa.select(n.c.ti_id, n.c.content).where(n.c.ti_id.in_(chunk))
+                notes.update({ti_id: content for ti_id, content in conn.execute(query)})
+        return notes
 
     def list_task_instance_tries(self, ref: TaskInstanceRef) -> list[TaskInstance]:
         h = s.task_instance_history

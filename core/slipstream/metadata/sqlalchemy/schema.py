@@ -126,6 +126,8 @@ dag_run = _table(
     _when("created_at", nullable=False),
     sa.Column("lease_owner", sa.String(ID_LEN)),  # the scheduler examining the run
     _when("lease_expires_at"),
+    sa.Column("note", text_type()),  # a user's note (API, UI); migration 0002
+    sa.Column("triggering_user_name", sa.String(ID_LEN)),  # who triggered it by hand (0002)
     sa.ForeignKeyConstraint(["dag_id"], ["dag.dag_id"], ondelete="CASCADE"),
     sa.ForeignKeyConstraint(["dag_version_id"], ["dag_version.id"], ondelete="SET NULL"),
     # Unique constraints ignore NULLs on all three dialects: runs without a
@@ -189,6 +191,17 @@ task_instance_history = _table(
     *_ti_columns(),
     sa.ForeignKeyConstraint(["ti_id"], ["task_instance.id"], ondelete="CASCADE"),
     sa.UniqueConstraint("ti_id", "try_number"),
+)
+
+# A person's note on a task instance (Airflow's task_instance_note): kept apart from
+# the task instance so that its tries' history does not copy it.
+task_instance_note = _table(
+    "task_instance_note",
+    sa.Column("ti_id", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("content", text_type(), nullable=False),
+    sa.Column("author", sa.String(256)),
+    _when("updated_at", nullable=False),
+    sa.ForeignKeyConstraint(["ti_id"], ["task_instance.id"], ondelete="CASCADE"),
 )
 
 xcom = _table(

@@ -15,11 +15,13 @@ def slipstream_cli_commands() -> Iterator[CliCommandSpec]:
     from slipstream.cli.db_cmd import db
     from slipstream.cli.info_cmd import info
     from slipstream.cli.init_cmd import init
+    from slipstream.cli.login_cmd import login, logout
     from slipstream.cli.plugins_cmd import plugins
     from slipstream.cli.pools_cmd import pools
     from slipstream.cli.runs_cmd import list_runs, pause, states_for_dag_run, unpause
-    from slipstream.cli.services_cmd import dag_processor, scheduler, standalone
+    from slipstream.cli.services_cmd import api_server, dag_processor, scheduler, standalone
     from slipstream.cli.tasks_cmd import tasks
+    from slipstream.cli.users_cmd import users
     from slipstream.cli.variables_cmd import variables
 
     # Store-backed subcommands live in their own module (runs_cmd) but belong to these groups.
@@ -37,6 +39,10 @@ def slipstream_cli_commands() -> Iterator[CliCommandSpec]:
     yield CliCommandSpec(command=scheduler)
     yield CliCommandSpec(command=dag_processor)
     yield CliCommandSpec(command=standalone)
+    yield CliCommandSpec(command=api_server)
+    yield CliCommandSpec(command=users)
+    yield CliCommandSpec(command=login)
+    yield CliCommandSpec(command=logout)
     yield CliCommandSpec(command=variables)
     yield CliCommandSpec(command=connections)
     yield CliCommandSpec(command=pools)

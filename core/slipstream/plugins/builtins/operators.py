@@ -32,6 +32,21 @@ BUILTIN_OPERATORS: tuple[tuple[str, str, str], ...] = (
         "Runs SQL through a connection with SQLAlchemy; the rows go to XCom.",
     ),
     (
+        "generic_transfer",
+        "slipstream.operators.transfer:GenericTransfer",
+        "Copies a query's rows into a table of another database, page by page.",
+    ),
+    (
+        "sql_to_file",
+        "slipstream.operators.transfer:SqlToFileOperator",
+        "Writes a query's rows to CSV, JSON lines or Parquet, locally or at an fsspec URL.",
+    ),
+    (
+        "file_to_sql",
+        "slipstream.operators.transfer:FileToSqlOperator",
+        "Loads a CSV, JSON lines or Parquet file into a table, page by page.",
+    ),
+    (
         "trigger_dagrun",
         "slipstream.operators.trigger_dagrun:TriggerDagRunOperator",
         "Starts a run of another DAG and can wait for it to finish.",

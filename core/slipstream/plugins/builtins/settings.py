@@ -67,6 +67,13 @@ def slipstream_settings() -> Iterator[SettingSpec]:
     )
     yield SettingSpec(
         section="core",
+        key="execution_api_url",
+        description="URL of the task-execution API (http://host:8080/execution) through which "
+        "`slipstream tasks run` reports a workload that carries a task token, without the "
+        "metadata database. Unset: workers use the metadata database.",
+    )
+    yield SettingSpec(
+        section="core",
         key="dags_are_paused_at_creation",
         type="bool",
         default=True,
@@ -139,6 +146,58 @@ def slipstream_settings() -> Iterator[SettingSpec]:
     yield SettingSpec(section="api", key="host", default="127.0.0.1", description="API bind host.")
     yield SettingSpec(
         section="api", key="port", type="int", default=8080, minimum=1, description="API port."
+    )
+    yield SettingSpec(
+        section="api",
+        key="secret_key",
+        secret=True,
+        description="Key that signs API tokens and UI sessions (generated into the home "
+        "with mode 0600 on first use when unset; every API server must share it).",
+    )
+    yield SettingSpec(
+        section="api",
+        key="access_token_expiration",
+        type="int",
+        default=86400,
+        minimum=60,
+        description="Seconds an access token from POST /auth/token (or a UI session) stays valid.",
+    )
+    yield SettingSpec(
+        section="api",
+        key="task_token_expiration",
+        type="int",
+        default=86400,
+        minimum=60,
+        description="Seconds a task token stays valid beyond its try's execution_timeout (the "
+        "whole lifetime for tries without one); heartbeats renew it while the try runs.",
+    )
+    yield SettingSpec(
+        section="api",
+        key="cookie_secure",
+        type="bool",
+        default=False,
+        description="Send the UI session cookie only over HTTPS (set it behind a TLS proxy).",
+    )
+    yield SettingSpec(
+        section="api",
+        key="login_attempts_per_minute",
+        type="int",
+        default=5,
+        minimum=1,
+        description="Failed logins allowed per user name and client address per minute; "
+        "further attempts get 429 until the minute has passed.",
+    )
+    yield SettingSpec(
+        section="cli",
+        key="api_url",
+        description="URL of a slipstream API server: CLI commands then work through its "
+        "REST API instead of the local metadata database (see `slipstream login`).",
+    )
+    yield SettingSpec(
+        section="cli",
+        key="api_token",
+        secret=True,
+        description="Access token for cli.api_url, for scripts (instead of `slipstream login`).",
     )
     yield SettingSpec(
         section="plugins",

@@ -1,0 +1,1 @@
+"""Users, passwords, tokens, roles: who may do what through the API and the UI."""
