@@ -16,8 +16,10 @@ dags test`` and the test suite.
 from __future__ import annotations
 
 import contextlib
+import socket
+import tempfile
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,73 +27,191 @@ from typing import Any
 from slipstream.config import Config, load
 from slipstream.dag_processing.processor import DagProcessor
 from slipstream.errors import NotFoundError, UnavailableError
-from slipstream.execution.worker import MEMORY_PREFIX, DagLoader, run_workload
-from slipstream.executors.base import Executor, ExecutorContext, Workload
+from slipstream.execution.logs import log_path
+from slipstream.execution.recording import TryClaim, TryEnd, TryRecorder
+from slipstream.execution.runner import TaskOutcome
+from slipstream.execution.store_client import LazyStoreTaskClient
+from slipstream.execution.worker import (
+    MEMORY_PREFIX,
+    DagLoader,
+    rehearse,
+    run_dag_callbacks,
+    run_started,
+    run_workload,
+    started_payload,
+)
+from slipstream.executors.base import Executor, ExecutorContext, TaskInstanceKey, Workload
 from slipstream.metadata import open_store
 from slipstream.metadata.base import MetadataStore
-from slipstream.metadata.records import DagRun, TaskInstanceRef
+from slipstream.metadata.records import DagRun, TaskInstance, TaskInstanceRef
 from slipstream.models.dag import DAG
 from slipstream.plugins.manager import PluginManager
 from slipstream.scheduler.clearing import ClearResult, clear_task_instances
 from slipstream.scheduler.core import Scheduler
 from slipstream.scheduler.triggering import trigger_dag_run
-from slipstream.state import DagRunState
+from slipstream.state import DagRunState, TaskInstanceState
 
 
 class _ForkedWorker:
-    """What the local executor's processes run: the runtime's DAG loader and store settings."""
+    """What the local executor's processes run, with the runtime's DAG loader and settings.
+
+    In the zygote (the parent of every fork) it records tries in batches on a store
+    of its own; in a fork it runs one try, and connects to the store only if the
+    task reads or writes shared state.
+    """
 
     def __init__(self, app: Slipstream) -> None:
         self._app = app
-        self._store: MetadataStore | None = None
+        self._store: MetadataStore | None = None  # the zygote's own, never the scheduler's
+        self._recorder: TryRecorder | None = None
+        self._begun: dict[TaskInstanceKey, TaskInstance] = {}
         self._prepared = False
 
+    def _zygote_store(self) -> MetadataStore:
+        if self._store is None:
+            self._store = open_store(self._app.config, self._app.plugins)
+        return self._store
+
+    def _zygote_recorder(self) -> TryRecorder:
+        if self._recorder is None:
+            self._recorder = TryRecorder(self._zygote_store())  # listeners: the scheduler's
+        return self._recorder
+
+    def _fork_store(self) -> MetadataStore:
+        """A store for this fork: the zygote's engine (its compiled statements) with
+        connections of our own."""
+        if self._store is None:
+            return open_store(self._app.config, self._app.plugins)
+        if not self._prepared:
+            self._store.after_fork()
+            self._prepared = True
+        return self._store
+
     def warm(self, workload: Workload) -> None:
-        """In the zygote: import the DAG, and run the worker's queries once so that their
-        compiled SQL is cached for every fork (a cold cache costs milliseconds per try)."""
+        """In the zygote: import the DAG and build its template environment, and run the
+        worker's queries once so that their compiled SQL is cached for every fork."""
         key = workload.key
         with contextlib.suppress(Exception):  # the try itself will report any problem
-            self._app.loader.load(key.dag_id, workload.dag_file)
+            dag = self._app.loader.load(key.dag_id, workload.dag_file)
+            dag.get_template_env()
             if workload.dag_hash and not workload.dag_file.startswith(MEMORY_PREFIX):
                 # Forks then compare the file's DAG with the try's version for free.
                 self._app.loader.definition_hash(key.dag_id, workload.dag_file)
-            store = self._store or open_store(self._app.config, self._app.plugins)
-            self._store = store
+            store = self._zygote_store()
             ref = TaskInstanceRef(
                 dag_id=key.dag_id, run_id=key.run_id, task_id=key.task_id, map_index=key.map_index
             )
-            store.get_task_instance(ref)
-            store.get_dag_run(key.dag_id, key.run_id)
             store.get_xcom(ref, "return_value")
-            store.close()  # no connection stays open in the zygote; the cache stays
 
-    def prepare(self) -> None:
-        """In a spare fork, before its workload is known: connect to the store."""
-        store = self._store or open_store(self._app.config, self._app.plugins)
-        if self._store is not None:
-            store.after_fork()
-        self._store = store
-        store.get_dag("")  # opens the connection the try will use
-        self._prepared = True
+    def forking(self) -> None:
+        """Before the zygote is forked: the scheduler's pooled connections must not live
+        on in it. If the scheduler were killed inside a transaction, the zygote's copy
+        of the socket would keep that transaction, and its row locks, open."""
+        self._app.store.before_fork()
 
-    def run(self, workload: Workload) -> Mapping[str, Any]:
+    def warm_up(self) -> None:
+        """In the zygote, before its first fork: rehearse a no-op try (imports, caches,
+        logging) and connect to the store, so neither happens in every fork."""
+        with contextlib.suppress(Exception):  # an optimisation: tries meet any problem
+            with tempfile.TemporaryDirectory(prefix="slipstream-warm-up-") as folder:
+                rehearse(Path(folder))
+            self._zygote_store().get_dag("")
+
+    # -- the zygote records, forks execute ------------------------------------------------
+
+    def begin(self, starts: Sequence[tuple[Workload, int]]) -> list[str | None]:
+        payloads: list[str | None] = [None] * len(starts)
+        tries = [(i, w) for i, (w, _) in enumerate(starts) if not w.dag_callback]
+        for i, (workload, _) in enumerate(starts):
+            if workload.dag_callback:
+                payloads[i] = "{}"  # DAG callbacks change no state: nothing to record
+        hostname = socket.gethostname()
+        claims = [TryClaim(key=w.key, hostname=hostname, pid=starts[i][1]) for i, w in tries]
+        started = self._zygote_recorder().start_many(claims)
+        runs: dict[tuple[str, str], DagRun | None] = {}
+        for (i, workload), ti in zip(tries, started, strict=True):
+            if ti is None:
+                continue
+            at = (ti.dag_id, ti.run_id)
+            if at not in runs:
+                runs[at] = self._zygote_store().get_dag_run(*at)
+            run = runs[at]
+            if run is None:  # deleted meanwhile, with its task instances
+                continue
+            self._begun[workload.key] = ti
+            payloads[i] = started_payload(ti, run)
+        return payloads
+
+    def prepare(self, workload: Workload) -> None:
+        """In the zygote, as it hands the try to a fork: make the try's log folder. One
+        process at a time: forks making folders side by side in one run's folder
+        contend for its lock, and on ext4 a new folder costs most of a millisecond."""
+        if workload.dag_callback:
+            return
+        folder = log_path(self._app.config["logging.base_log_folder"], workload.key).parent
+        with contextlib.suppress(OSError):  # the try reports a folder it cannot make
+            folder.mkdir(parents=True, exist_ok=True)
+
+    def execute(self, workload: Workload, started: str) -> Mapping[str, Any]:
         app = self._app
-        store = self._store
-        if store is None:
-            store = open_store(app.config, app.plugins)
-        elif not self._prepared:
-            store.after_fork()
+        client = LazyStoreTaskClient(self._fork_store)
+        log_folder = app.config["logging.base_log_folder"]
         try:
-            return run_workload(
-                store,
-                app.loader,
-                workload,
-                log_folder=app.config["logging.base_log_folder"],
-                plugins=app.plugins,
-                heartbeat_interval=app.config["scheduler.task_heartbeat_interval"],
-            )
+            if workload.dag_callback:
+                return run_dag_callbacks(client.store, app.loader, workload, log_folder=log_folder)
+            return run_started(client, app.loader, workload, started, log_folder=log_folder)
         finally:
-            store.close()
+            if client.opened is not None:
+                client.opened.close()
+
+    def adopt(self, keys: Collection[TaskInstanceKey]) -> None:
+        refs = {
+            TaskInstanceRef(
+                dag_id=k.dag_id, run_id=k.run_id, task_id=k.task_id, map_index=k.map_index
+            ): k
+            for k in keys
+        }
+        if not refs:
+            return
+        for ti in self._zygote_store().get_task_instances(list(refs)):
+            key = refs[ti.ref]
+            if ti.state == TaskInstanceState.RUNNING and ti.try_number == key.try_number:
+                self._begun[key] = ti
+
+    def heartbeat(self, keys: Collection[TaskInstanceKey]) -> None:
+        self.adopt([key for key in keys if key not in self._begun])  # started by the scheduler
+        tis = [self._begun[key] for key in keys if key in self._begun]
+        if tis:
+            self._zygote_recorder().heartbeat_many(tis)
+
+    def end(
+        self, ends: Sequence[tuple[Workload, Mapping[str, Any] | None, str | None]]
+    ) -> list[Mapping[str, Any]]:
+        reports: list[Mapping[str, Any]] = [dict(report or {}) for _, report, _ in ends]
+        batch: list[tuple[int, TryEnd]] = []
+        for i, (workload, report, info) in enumerate(ends):
+            ti = self._begun.get(workload.key)
+            if ti is None:  # DAG callbacks record nothing
+                continue
+            if report and report.get("state"):
+                batch.append((i, TryEnd(ti=ti, outcome=TaskOutcome.from_dict(report))))
+            else:
+                why = (report or {}).get("no_outcome") or info
+                batch.append((i, TryEnd(ti=ti, outcome=None, info=why)))
+        written = self._zygote_recorder().finish_many([end for _, end in batch])
+        for (i, end), state in zip(batch, written, strict=True):
+            del self._begun[ends[i][0].key]
+            outcome = end.outcome
+            report = dict(outcome.to_dict()) if outcome is not None else {"error": end.info}
+            report["state"] = (
+                state.value
+                if state is not None
+                else (outcome.state.value if outcome is not None else "failed")
+            )
+            report["recorded"] = True
+            report["notify"] = state is not None  # listeners run in the scheduler
+            reports[i] = report
+        return reports
 
 
 class Slipstream:
@@ -278,8 +398,14 @@ class Slipstream:
             return now is None or now.state.finished
 
         deadline = time.monotonic() + timeout
-        while not finished():
-            if time.monotonic() > deadline:
+        next_look = 0.0  # the run's state is read at most every 20 ms: ticks are cheaper
+        while True:
+            moment = time.monotonic()
+            if moment >= next_look:
+                if finished():
+                    break
+                next_look = moment + 0.02
+            if moment > deadline:
                 raise TimeoutError(f"run {run.run_id} of {run.dag_id} did not finish in {timeout}s")
             if not self.scheduler.tick():
                 self.executor.wait_for_events(min(0.05, self.scheduler.poll_interval))

@@ -110,6 +110,7 @@ class ApiStore(MetadataStore):
         active: bool | None = True,
         tags: Collection[str] = (),
         dag_id_pattern: str | None = None,
+        scheduled: bool | None = None,
         limit: int | None = 100,
         offset: int = 0,
         order_by: str = "dag_id",
@@ -125,6 +126,8 @@ class ApiStore(MetadataStore):
             self.dag_from_json(b)
             for b in self._pages("dags", key="dags", what="DAGs", params=params)
         ]
+        if scheduled is not None:  # the API has no such filter
+            dags = [d for d in dags if (d.schedule not in (None, "None")) == scheduled]
         return Page(items=dags[offset : None if limit is None else offset + limit], total=len(dags))
 
     def set_dag_paused(self, dag_id: str, paused: bool) -> Dag:
@@ -313,8 +316,10 @@ class ApiStore(MetadataStore):
         limit: int | None = None,
         offset: int = 0,
         order_by: str = "id",
+        with_total: bool = True,
     ) -> Page[TaskInstance]:
-        """The API never lists the placeholders of expanded mapped tasks (as Airflow)."""
+        """The API never lists the placeholders of expanded mapped tasks (as Airflow).
+        ``with_total`` changes nothing here: every page is read anyway."""
         params: dict[str, Any] = {} if order_by == "id" else {"order_by": order_by}
         for name, values in (
             ("task_id", task_ids),
@@ -457,7 +462,7 @@ class ApiStore(MetadataStore):
         body = self._maybe("pools", name, what=f"pool {name!r}")
         return self.pool_from_json(body) if body else None
 
-    def list_pools(self) -> list[Pool]:
+    def list_pools(self, *, scheduled: bool = True) -> list[Pool]:
         return [self.pool_from_json(b) for b in self._pages("pools", key="pools", what="pools")]
 
     def set_pool(self, name: str, slots: int, *, description: str | None = None) -> Pool:

@@ -111,7 +111,8 @@ def capture_task_log(
     handler.setFormatter(logging.Formatter(FORMAT))
     logger = logging.getLogger(TASK_LOGGER)
     previous_level, previous_propagate = logger.level, logger.propagate
-    logger.setLevel(logging.INFO)
+    if previous_level != logging.INFO:  # setLevel touches every logger (a cache clear)
+        logger.setLevel(logging.INFO)
     logger.addHandler(handler)
     console: logging.Handler | None = None
     if echo:
@@ -130,7 +131,8 @@ def capture_task_log(
         logger.removeHandler(handler)
         if console is not None:
             logger.removeHandler(console)
-        logger.setLevel(previous_level)
+        if previous_level != logging.INFO:
+            logger.setLevel(previous_level)
         logger.propagate = previous_propagate
 
 

@@ -6,7 +6,7 @@ executors, ``dags test``, embedding). Remote workers use the API instead.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +20,12 @@ from slipstream.metadata.records import DagRun, TaskInstanceRef
 
 class StoreTaskClient:
     def __init__(self, store: MetadataStore) -> None:
-        self.store = store
+        self._store: MetadataStore | None = store
+
+    @property
+    def store(self) -> MetadataStore:
+        assert self._store is not None
+        return self._store
 
     def get_variable(self, key: str) -> str | None:
         found = self.store.get_variable(key)
@@ -143,3 +148,23 @@ class StoreTaskClient:
         if version is None:
             return None
         return sorted(deserialize_dag(version.serialized).tasks)
+
+
+class LazyStoreTaskClient(StoreTaskClient):
+    """Opens its store on first use: a forked try that reads and writes no shared state
+    (no XCom, Variable or Connection) never connects to the database."""
+
+    def __init__(self, opener: Callable[[], MetadataStore]) -> None:
+        self._store = None
+        self._opener = opener
+
+    @property
+    def store(self) -> MetadataStore:
+        if self._store is None:
+            self._store = self._opener()
+        return self._store
+
+    @property
+    def opened(self) -> MetadataStore | None:
+        """The store, if anything opened it."""
+        return self._store

@@ -7,24 +7,29 @@ DAGs folder, ``@examples/<path>`` for the shipped examples, or
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
 import threading
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from slipstream.dag_processing.bag import EXAMPLES_FOLDER
 from slipstream.errors import NotFoundError
+from slipstream.execution.logs import TASK_LOGGER, TaskLogError, log_path, task_log
 from slipstream.execution.recording import TryRecorder
 from slipstream.execution.runner import RunInfo, TaskOutcome, run_task
-from slipstream.execution.store_client import StoreTaskClient
+from slipstream.execution.store_client import LazyStoreTaskClient, StoreTaskClient
 
 if TYPE_CHECKING:
     from slipstream.executors.base import Workload
     from slipstream.metadata.base import MetadataStore
-    from slipstream.metadata.records import TaskInstance
+    from slipstream.metadata.records import DagRun, TaskInstance
     from slipstream.models.dag import DAG
     from slipstream.plugins.manager import PluginManager
 
@@ -135,8 +140,6 @@ def run_workload(
     """Run one workload in this process and record it in the store: start, heartbeats,
     end. Returns the executor's report: the outcome with ``recorded: True``, or
     ``abandoned`` with a reason when the try was not (or no longer) queued here."""
-    from slipstream.execution.logs import TaskLogError, log_path, task_log
-
     if workload.dag_callback:
         return run_dag_callbacks(store, loader, workload, log_folder=log_folder, echo=echo)
     recorder = TryRecorder(store, plugins)
@@ -151,7 +154,14 @@ def run_workload(
     try:
         with task_log(log_path(log_folder, workload.key), echo=echo):
             try:
-                outcome = _run(store, loader, workload, ti)
+                run = store.get_dag_run(workload.key.dag_id, workload.key.run_id)
+                if run is None:
+                    raise NotFoundError(
+                        f"dag run {workload.key.run_id} of {workload.key.dag_id} no longer exists"
+                    )
+                outcome = _run(
+                    StoreTaskClient(store), loader, workload, TryFacts.of(ti), run_info(run)
+                )
             except Exception as exc:
                 logging.getLogger("slipstream.task").exception("the try could not start")
                 stop.set()
@@ -167,6 +177,105 @@ def run_workload(
     return {**outcome.to_dict(), "recorded": True}
 
 
+@attrs.frozen(kw_only=True)
+class TryFacts:
+    """What running a try needs of its task instance, as its start recorded it."""
+
+    max_tries: int
+    dag_version_id: int | None = None
+    start_date: datetime | None = None
+    reschedule_at: datetime | None = None
+
+    @classmethod
+    def of(cls, ti: TaskInstance) -> TryFacts:
+        return cls(
+            max_tries=ti.max_tries,
+            dag_version_id=ti.dag_version_id,
+            start_date=ti.start_date,
+            reschedule_at=ti.reschedule_at,
+        )
+
+
+def run_info(run: DagRun) -> RunInfo:
+    return RunInfo(
+        run_id=run.run_id,
+        logical_date=run.logical_date,
+        data_interval_start=run.data_interval_start,
+        data_interval_end=run.data_interval_end,
+        conf=run.conf,
+        run_type=str(run.run_type),
+    )
+
+
+def started_payload(ti: TaskInstance, run: DagRun) -> str:
+    """What a forked process needs to run a try whose start its parent recorded
+    (``run_started``), as JSON: it need not read the store before the task runs."""
+
+    def when(value: datetime | None) -> str | None:
+        return value.isoformat() if value is not None else None
+
+    return json.dumps(
+        {
+            "max_tries": ti.max_tries,
+            "dag_version_id": ti.dag_version_id,
+            "start_date": when(ti.start_date),
+            "reschedule_at": when(ti.reschedule_at),
+            "run_id": run.run_id,
+            "logical_date": when(run.logical_date),
+            "data_interval_start": when(run.data_interval_start),
+            "data_interval_end": when(run.data_interval_end),
+            "conf": run.conf,
+            "run_type": str(run.run_type),
+        },
+        separators=(",", ":"),
+    )
+
+
+def run_started(
+    client: StoreTaskClient,
+    loader: DagLoader,
+    workload: Workload,
+    payload: str,
+    *,
+    log_folder: Path,
+    echo: bool = False,
+) -> dict[str, Any]:
+    """Run a try whose start was recorded for it (``started_payload``), recording
+    nothing: the caller records the end. Returns ``TaskOutcome.to_dict()``, or
+    ``{"no_outcome": why}`` when the try could not run (its log says more)."""
+    data = json.loads(payload)
+
+    def when(name: str) -> datetime | None:
+        value = data.get(name)
+        return datetime.fromisoformat(value) if value else None
+
+    facts = TryFacts(
+        max_tries=int(data["max_tries"]),
+        dag_version_id=data.get("dag_version_id"),
+        start_date=when("start_date"),
+        reschedule_at=when("reschedule_at"),
+    )
+    run = RunInfo(
+        run_id=data["run_id"],
+        logical_date=when("logical_date"),
+        data_interval_start=when("data_interval_start"),
+        data_interval_end=when("data_interval_end"),
+        conf=data.get("conf") or {},
+        run_type=data.get("run_type") or "manual",
+    )
+    try:
+        with task_log(log_path(log_folder, workload.key), echo=echo):
+            try:
+                outcome = _run(client, loader, workload, facts, run)
+            except Exception as exc:
+                logging.getLogger("slipstream.task").exception("the try could not start")
+                return {"no_outcome": f"the try could not start: {exc}"}
+    except TaskLogError as exc:
+        log.error("%s", exc)
+        return {"no_outcome": str(exc)}
+    return outcome.to_dict()
+
+
 def _heartbeat(
     recorder: TryRecorder, ti: TaskInstance, stop: threading.Event, every: float
 ) -> None:
@@ -179,36 +288,30 @@ def _heartbeat(
 
 
 def _run(
-    store: MetadataStore, loader: DagLoader, workload: Workload, ti: TaskInstance
+    client: StoreTaskClient,
+    loader: DagLoader,
+    workload: Workload,
+    facts: TryFacts,
+    run: RunInfo,
 ) -> TaskOutcome:
     key = workload.key
-    run = store.get_dag_run(key.dag_id, key.run_id)
-    if run is None:
-        raise NotFoundError(f"dag run {key.run_id} of {key.dag_id} no longer exists")
-    dag = _dag_for_try(store, loader, workload, ti)
+    dag = _dag_for_try(client, loader, workload, facts)
     # A rescheduled sensor keeps the start of its first poke: its timeout counts from there.
-    first_started = ti.start_date if ti.reschedule_at is not None else None
+    first_started = facts.start_date if facts.reschedule_at is not None else None
     return run_task(
         dag=dag,
         task_id=key.task_id,
-        run=RunInfo(
-            run_id=run.run_id,
-            logical_date=run.logical_date,
-            data_interval_start=run.data_interval_start,
-            data_interval_end=run.data_interval_end,
-            conf=run.conf,
-            run_type=str(run.run_type),
-        ),
-        client=StoreTaskClient(store),
+        run=run,
+        client=client,
         map_index=key.map_index,
         try_number=key.try_number,
-        max_tries=ti.max_tries,
+        max_tries=facts.max_tries,
         first_attempt_started_at=first_started,
     )
 
 
 def _dag_for_try(
-    store: MetadataStore, loader: DagLoader, workload: Workload, ti: TaskInstance
+    client: StoreTaskClient, loader: DagLoader, workload: Workload, facts: TryFacts
 ) -> DAG:
     """The DAG of the task instance's own version: the file's, while the file still
     defines that version; otherwise the version's code as the store kept it (the
@@ -218,7 +321,7 @@ def _dag_for_try(
     try:
         dag: DAG | None = loader.load(key.dag_id, workload.dag_file)
     except NotFoundError as exc:
-        if ti.dag_version_id is None:
+        if facts.dag_version_id is None:
             raise
         log.warning("the DAG file cannot be used (%s); running the run's stored code", exc)
         dag = None
@@ -232,21 +335,21 @@ def _dag_for_try(
         )
     ):
         return dag
-    if ti.dag_version_id is None:
+    if facts.dag_version_id is None:
         if dag is None:
             raise NotFoundError(f"DAG {key.dag_id!r} cannot be loaded")
         return dag
-    version = store.get_dag_version_by_id(ti.dag_version_id)
+    version = client.store.get_dag_version_by_id(facts.dag_version_id)
     if version is None or not version.source_code:
         if dag is not None and dag.has_task(key.task_id):
             log.warning(
                 "the DAG file no longer defines version %s of %s and the store kept no "
                 "code for it: running the file's current code",
-                ti.dag_version_id,
+                facts.dag_version_id,
                 key.dag_id,
             )
             return dag
-        raise NotFoundError(f"no stored code for version {ti.dag_version_id} of {key.dag_id}")
+        raise NotFoundError(f"no stored code for version {facts.dag_version_id} of {key.dag_id}")
     if dag is not None:
         log.info(
             "the DAG file no longer defines version %s of %s: running that version's stored code",
@@ -308,3 +411,44 @@ def run_dag_callbacks(
                     )
         task_log_.info("ran %d DAG %s callback(s)", len(callbacks), workload.dag_callback)
     return {"callback": "failed" if failures else "done"}
+
+
+def rehearse(log_folder: Path) -> None:
+    """Run a no-op try of an internal DAG the way a forked worker runs one, logging under
+    ``log_folder``: the process imports and first-uses everything a try needs (modules,
+    caches, logging), so that processes forked from it later start warm. Runs no user
+    code and touches no store."""
+    from datetime import UTC
+
+    from slipstream.models.dag import DAG
+    from slipstream.operators.empty import EmptyOperator
+    from slipstream.operators.python import PythonOperator
+
+    def noop() -> None:
+        return None
+
+    dag_id = "__slipstream_rehearsal__"
+    with DAG(dag_id, start_date=datetime(2024, 1, 1, tzinfo=UTC), schedule=None) as dag:
+        EmptyOperator(task_id="empty") >> PythonOperator(task_id="python", python_callable=noop)
+    loader = DagLoader(log_folder, in_memory={dag_id: dag})
+
+    def no_store() -> MetadataStore:
+        raise RuntimeError("a rehearsal has no store")
+
+    for task_id in ("empty", "python"):
+        from slipstream.executors.base import TaskInstanceKey, Workload
+
+        workload = Workload(
+            key=TaskInstanceKey(dag_id=dag_id, run_id="rehearsal", task_id=task_id),
+            dag_file=f"{MEMORY_PREFIX}{dag_id}",
+        )
+        payload = json.dumps(
+            {"max_tries": 0, "run_id": "rehearsal", "logical_date": None, "conf": {}}
+        )
+        report = run_started(
+            LazyStoreTaskClient(no_store), loader, workload, payload, log_folder=log_folder
+        )
+        json.dumps(report)
+    # Forks log tries at INFO: set it once here, not twice in each fork (setLevel
+    # clears every logger's cache, writing to pages the fork would then copy).
+    logging.getLogger(TASK_LOGGER).setLevel(logging.INFO)

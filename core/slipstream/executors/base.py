@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import attrs
@@ -50,6 +50,12 @@ class Workload:
     ``dag_hash`` is the definition hash of the version the try belongs to
     (``SerializedDag.definition_hash``): when the DAG file no longer defines that
     version, the worker runs the version's stored code instead of the file's.
+
+    ``try_info`` (JSON text) is what the scheduler knew of the try and its run when
+    it queued it (``slipstream.execution.worker.started_payload``); with it, a local
+    worker runs the try without reading the store first, and the scheduler records
+    the try's start and end from the executor's events. Executors that cannot report
+    through events ignore it.
     """
 
     key: TaskInstanceKey
@@ -62,6 +68,7 @@ class Workload:
     token: str | None = attrs.field(default=None, repr=False)
     dag_callback: str | None = None
     reason: str | None = None
+    try_info: str | None = attrs.field(default=None, repr=False)
 
     def to_json(self) -> str:
         return json.dumps(attrs.asdict(self), sort_keys=True, separators=(",", ":"))
@@ -90,15 +97,58 @@ class ExecutorEvent:
 
 
 class LocalWorker(Protocol):
-    """Runs workloads in worker processes on this machine (local executors)."""
+    """Runs workloads in processes forked on this machine (local executors).
+
+    The executor's long-lived parent of the forks (the local executor's zygote)
+    prepares, heartbeats and, when the scheduler cannot (the workload has no
+    ``try_info``, or the scheduler died), records tries in batches — ``begin``
+    before a fork runs its try, ``end`` once it has exited; a fork only runs
+    ``execute`` and needs no database connection unless the task itself reads or
+    writes shared state. The parent outlives the scheduler, so a try's end is
+    recorded even when the scheduler dies.
+    """
+
+    def forking(self) -> None:
+        """In the executor's process, just before it forks the long-lived parent of its
+        workers: release what no fork may inherit (the store's pooled connections)."""
+
+    def warm_up(self) -> None:
+        """In the parent, once before its first fork: import and first-use what every
+        try needs (never user code), so that forks start warm. Must never raise."""
 
     def warm(self, workload: Workload) -> None:
         """Import what ``workload`` needs (its DAG file) in this process, so that
         processes forked from it later start warm. Must never raise."""
 
-    def run(self, workload: Workload) -> Mapping[str, Any]:
-        """Run ``workload`` in this (freshly forked) process with its own store
-        connection; returns ``TaskOutcome.to_dict()``."""
+    def adopt(self, keys: Collection[TaskInstanceKey]) -> None:
+        """In the parent: take over heartbeats and ``end`` of begun tries whose start
+        someone else recorded (the scheduler); those not running at that try are left."""
+
+    def begin(self, starts: Sequence[tuple[Workload, int]]) -> list[str | None]:
+        """In the parent: record, in one batch, that these tries start now, each in
+        the forked process with that pid. Per try, the text its process hands to
+        ``execute``, or None when the try is no longer queued (cleared, marked, run
+        elsewhere): it must not run. Raises when the store cannot be written."""
+
+    def prepare(self, workload: Workload) -> None:
+        """In the parent, as it hands a try to its fork: cheap preparations better made
+        one at a time than by forks side by side (the try's log folder). Must never
+        raise."""
+
+    def execute(self, workload: Workload, started: str) -> Mapping[str, Any]:
+        """In the forked process: run a try ``begin`` recorded, recording nothing.
+        Returns its report for ``end``."""
+
+    def heartbeat(self, keys: Collection[TaskInstanceKey]) -> None:
+        """In the parent: say these begun tries are alive, in one batch."""
+
+    def end(
+        self, ends: Sequence[tuple[Workload, Mapping[str, Any] | None, str | None]]
+    ) -> list[Mapping[str, Any]]:
+        """In the parent: record, in one batch, how begun tries ended: each with the
+        report ``execute`` returned, or None and why its process ended without one.
+        Returns each try's report for its executor event (``recorded``, ``state``).
+        Raises when the store cannot be written; the tries stay unrecorded then."""
 
 
 @attrs.frozen(kw_only=True)

@@ -92,6 +92,12 @@ class MetadataStore:
         """Called in a process forked from one that used this store: forget inherited
         connections (never close them: they belong to the parent)."""
 
+    def before_fork(self) -> None:
+        """Called before this process forks a long-lived child: close idle pooled
+        connections, so that the child (and whatever it starts) holds no copy of their
+        sockets. A copy outliving this process would keep its server session, and any
+        transaction it was in with its row locks, alive after this process dies."""
+
     # -- DAGs -----------------------------------------------------------------------
 
     def upsert_dags(self, dags: Iterable[DagMetadata], *, paused_on_creation: bool = True) -> None:
@@ -112,12 +118,14 @@ class MetadataStore:
         active: bool | None = True,
         tags: Collection[str] = (),
         dag_id_pattern: str | None = None,
+        scheduled: bool | None = None,
         limit: int | None = 100,
         offset: int = 0,
         order_by: str = "dag_id",
     ) -> Page[Dag]:
         """DAGs matching every filter. ``tags``: having any of them; ``dag_id_pattern``:
-        a case-insensitive substring (SQL ``%``/``_`` wildcards allowed)."""
+        a case-insensitive substring (SQL ``%``/``_`` wildcards allowed); ``scheduled``:
+        having a schedule (True) or running only when triggered (False)."""
         raise NotImplementedError
 
     def list_dag_tags(
@@ -294,6 +302,12 @@ class MetadataStore:
     def get_task_instance(self, ref: TaskInstanceRef) -> TaskInstance | None:
         raise NotImplementedError
 
+    def get_task_instances(self, refs: Collection[TaskInstanceRef]) -> list[TaskInstance]:
+        """The task instances ``refs`` name, in one read (missing ones are left out,
+        the order is the store's)."""
+        found = (self.get_task_instance(ref) for ref in refs)
+        return [ti for ti in found if ti is not None]
+
     def get_task_instances_by_id(self, ti_ids: Collection[int]) -> list[TaskInstance]:
         raise NotImplementedError
 
@@ -319,6 +333,7 @@ class MetadataStore:
         limit: int | None = None,
         offset: int = 0,
         order_by: str = "id",
+        with_total: bool = True,
     ) -> Page[TaskInstance]:
         """Task instances across runs; ``run_ids`` are matched together with ``dag_ids``.
 
@@ -326,21 +341,49 @@ class MetadataStore:
         ``placeholders=False`` leaves out the ``removed`` map-index -1 task instance a
         mapped task leaves behind once it is expanded (what Airflow never shows). The
         date and duration bounds are inclusive; a task instance without that value
-        (never started, not finished) is outside any bound on it.
+        (never started, not finished) is outside any bound on it. With
+        ``with_total=False`` the page's ``total`` is only its length (no count).
         """
         raise NotImplementedError
 
     def count_task_instance_states(
-        self, dag_id: str, run_id: str, task_ids: Collection[str] = ()
+        self,
+        dag_id: str,
+        run_id: str,
+        task_ids: Collection[str] = (),
+        *,
+        except_task_ids: Collection[str] = (),
     ) -> dict[TaskInstanceState, int]:
-        """How many task instances of one run (of ``task_ids``, if given) are in each
-        state: what the scheduler needs to evaluate trigger rules without reading rows."""
+        """How many task instances of one run (of ``task_ids``, if given; not of
+        ``except_task_ids``) are in each state: what the scheduler needs to evaluate
+        trigger rules without reading rows."""
         raise NotImplementedError
 
     def count_task_instance_states_by_task(
         self, dag_id: str, run_id: str
     ) -> dict[str, dict[TaskInstanceState, int]]:
         """The same counts for every task of the run at once, keyed by task id."""
+        raise NotImplementedError
+
+    def count_task_instance_states_of_runs(
+        self, runs: Collection[tuple[str, str]], task_ids: Collection[str]
+    ) -> dict[tuple[str, str], dict[str, dict[TaskInstanceState, int]]]:
+        """``count_task_instance_states_by_task`` for several runs (``(dag_id, run_id)``)
+        at once, of ``task_ids`` only: one read for a scheduling pass over many runs."""
+        raise NotImplementedError
+
+    def count_task_instances_by_dag(
+        self, *, states: Collection[TaskInstanceState], dag_ids: Collection[str] = ()
+    ) -> dict[str, dict[TaskInstanceState, int]]:
+        """How many task instances each DAG has in each of ``states`` across runs (of
+        ``dag_ids``, if given); DAGs with none are left out."""
+        raise NotImplementedError
+
+    def count_task_instances_by_task(
+        self, *, states: Collection[TaskInstanceState], dag_ids: Collection[str] = ()
+    ) -> dict[tuple[str, str], int]:
+        """How many task instances in ``states`` each ``(dag_id, task_id)`` has across
+        runs (of ``dag_ids``, if given): limits checked without reading rows."""
         raise NotImplementedError
 
     def update_task_instances(self, updates: Sequence[TaskInstanceUpdate]) -> list[bool]:
@@ -500,7 +543,9 @@ class MetadataStore:
         """The pool with its slot usage, counted from task instances."""
         raise NotImplementedError
 
-    def list_pools(self) -> list[Pool]:
+    def list_pools(self, *, scheduled: bool = True) -> list[Pool]:
+        """Every pool with its usage; ``scheduled=False`` leaves ``scheduled_slots`` at 0
+        (counting them reads every scheduled task instance: queueing does not need it)."""
         raise NotImplementedError
 
     def delete_pool(self, name: str) -> None:

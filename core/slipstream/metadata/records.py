@@ -296,12 +296,15 @@ class TaskInstanceUpdate:
     """A change to one task instance, applied in a batch by ``update_task_instances``.
 
     ``state=None`` leaves the state alone. With ``expected_state`` the change is
-    a compare-and-set: it applies only if the current state is that one.
+    a compare-and-set: it applies only if the current state is that one (and, with
+    ``expected_try_number``, only if the task instance is still at that try, so a
+    late write of an old try never lands on a newer one).
     """
 
     ti_id: int
     state: TaskInstanceState | None = None
     expected_state: TaskInstanceState | None = None
+    expected_try_number: int | None = None
     by_user: bool = False
     fields: dict[str, Any] = attrs.field(
         factory=dict, converter=_frozen_dict, validator=_check_fields

@@ -3,7 +3,7 @@ on each other. ``Scheduler`` (core.py) is the one class made of them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from slipstream.metadata.base import MetadataStore
     from slipstream.metadata.records import DagRun, TaskInstance
     from slipstream.plugins.manager import PluginManager
+    from slipstream.scheduler.queueing import ScheduledQueue
     from slipstream.serialized_dag import SerializedDag
 
 
@@ -29,6 +30,16 @@ class SchedulerParts:
     id: str
     focus: set[tuple[str, str]] | None
     task_tokens: Callable[[int, Workload], Workload] | None
+    #: DAG id -> max_active_tasks, as last seen: DAGs at their limit are not read.
+    _dag_limits: dict[str, int]
+    #: Task instances known to be scheduled (queueing.ScheduledQueue).
+    scheduled: ScheduledQueue
+    _submitted: dict[TaskInstanceKey, TaskInstance]
+    _runs: dict[tuple[str, str], DagRun]
+    #: Read scheduled task instances from the store at the next queueing (full pass,
+    #: recovery): some may have been scheduled by others.
+    _reread_scheduled: bool
+    _more_to_queue: bool
 
     def dag_for_version(self, version_id: int | None, dag_id: str) -> SerializedDag:
         raise NotImplementedError
@@ -41,4 +52,7 @@ class SchedulerParts:
         raise NotImplementedError
 
     def _begin(self, run: DagRun, sdag: SerializedDag) -> None:
+        raise NotImplementedError
+
+    def _mark(self, run: tuple[str, str], changed: Collection[str] | None) -> None:
         raise NotImplementedError

@@ -17,6 +17,10 @@ if TYPE_CHECKING:
     from slipstream.runtime import Slipstream
 
 
+#: Seconds between looks at which of the backfill's runs have ended.
+LOOK_EVERY = 0.02
+
+
 class Backfill:
     """Creates the runs of ``[start, end]`` (skipping dates that already have one), at most
     ``max_active_runs`` at a time, and drives the scheduler until they all end."""
@@ -65,6 +69,7 @@ class Backfill:
         pending = deque(self.dates)
         active: set[str] = set()
         deadline = time.monotonic() + timeout
+        next_look = 0.0
         while pending or active:
             while pending and len(active) < self.limit:
                 info = pending.popleft()
@@ -104,13 +109,27 @@ class Backfill:
                 raise TimeoutError(f"backfill of {self.dag_id} did not finish in {timeout}s")
             if not app.scheduler.tick():
                 app.executor.wait_for_events(0.05)
-            for run_id in list(active):
+            if time.monotonic() < next_look:
+                continue
+            next_look = time.monotonic() + LOOK_EVERY
+            # One read for the runs still going; only those that left it are read again.
+            going = {
+                run.run_id
+                for run in app.store.list_dag_runs(
+                    dag_ids=[self.dag_id],
+                    states=[DagRunState.QUEUED, DagRunState.RUNNING],
+                    limit=None,
+                ).items
+            }
+            for run_id in active - going:
                 current = app.store.get_dag_run(self.dag_id, run_id)
-                if current is None or current.state.finished:
-                    active.discard(run_id)
-                    if current is not None:
-                        self.runs[run_id] = current
-                    progress(1)
+                if current is not None and not current.state.finished:
+                    continue  # marked queued and running again in between
+                active.discard(run_id)
+                app.scheduler.focus.discard((self.dag_id, run_id))
+                if current is not None:
+                    self.runs[run_id] = current
+                progress(1)
 
     def summary(self) -> Counter[str]:
         return Counter(run.state.value for run in self.runs.values())

@@ -37,6 +37,7 @@ class RecoveryMixin(SchedulerParts):
         if resets:
             log.warning("queueing again %d tries left by a scheduler that died", len(resets))
             self.store.update_task_instances(resets)
+            self._reread_scheduled = True
         return affected
 
     def _alive_schedulers(self) -> set[tuple[str, str]]:

@@ -19,9 +19,10 @@ class RunsMixin(SchedulerParts):
     def create_scheduled_runs(self, now: datetime) -> int:
         """Create the runs schedules ask for, up to each DAG's ``max_active_runs``."""
         created = 0
-        for dag in self.store.list_dags(paused=False, active=True, limit=None).items:
-            if dag.schedule in (None, "None"):
-                continue  # runs only when triggered: nothing to read
+        # DAGs that run only when triggered are not even read.
+        for dag in self.store.list_dags(
+            paused=False, active=True, scheduled=True, limit=None
+        ).items:
             due = dag.next_run.create_after
             if due is not None and due > now:
                 continue
@@ -128,6 +129,7 @@ class RunsMixin(SchedulerParts):
 
     def _begin(self, run: DagRun, sdag: SerializedDag) -> None:
         self._create_task_instances(run, sdag)
+        self._mark((run.dag_id, run.run_id), None)  # its first tasks are queued this tick
         self._notify("on_dag_run_running", dag_run=run, msg="started")
 
     def _create_task_instances(self, run: DagRun, sdag: SerializedDag) -> None:

@@ -237,16 +237,14 @@ class AdminMixin(StoreBase):
         pools = self._pools(name)
         return pools[0] if pools else None
 
-    def list_pools(self) -> list[Pool]:
-        return self._pools(None)
+    def list_pools(self, *, scheduled: bool = True) -> list[Pool]:
+        return self._pools(None, scheduled=scheduled)
 
-    def _pools(self, name: str | None) -> list[Pool]:
+    def _pools(self, name: str | None, *, scheduled: bool = True) -> list[Pool]:
         p, t = s.slot_pool, s.task_instance
-        counted = (
-            TaskInstanceState.RUNNING,
-            TaskInstanceState.QUEUED,
-            TaskInstanceState.SCHEDULED,
-        )
+        counted = [TaskInstanceState.RUNNING, TaskInstanceState.QUEUED]
+        if scheduled:
+            counted.append(TaskInstanceState.SCHEDULED)
         usage_query = (
             sa.select(t.c.pool, t.c.state, sa.func.sum(t.c.pool_slots))
             .where(t.c.state.in_([state.value for state in counted]))

@@ -122,6 +122,10 @@ class StoreBase(MetadataStore):
     def close(self) -> None:
         self._engine.dispose()
 
+    def before_fork(self) -> None:
+        if not isinstance(self._engine.pool, StaticPool):  # in-memory SQLite: its one database
+            self._engine.dispose()
+
     def after_fork(self) -> None:
         # The child must not touch the parent's pooled connections; the engine (and
         # its cache of compiled statements) is reused, connections are made anew.
@@ -155,14 +159,23 @@ class StoreBase(MetadataStore):
         limit: int | None,
         offset: int,
         convert: Callable[[sa.Row[Any]], T],
+        *,
+        with_total: bool = True,
     ) -> Page[T]:
+        """One page; ``total`` counts every match (a second query, unless the page holds
+        them all), or with ``with_total=False`` is just the page's length."""
         if (limit is not None and limit < 0) or offset < 0:
             raise ValueError("limit and offset must not be negative")
-        total = conn.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
-        paged = query.order_by(*order).offset(offset)
+        paged = query.order_by(*order)
+        if offset:
+            paged = paged.offset(offset)
         if limit is not None:
             paged = paged.limit(limit)
-        return Page(items=[convert(row) for row in conn.execute(paged)], total=total)
+        items = [convert(row) for row in conn.execute(paged)] if limit != 0 else []
+        if not with_total or (offset == 0 and (limit is None or len(items) < limit)):
+            return Page(items=items, total=len(items))  # all of them: no count to run
+        total = conn.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
+        return Page(items=items, total=total)
 
 
 def update_many(

@@ -169,11 +169,15 @@ class DagsMixin(StoreBase):
         active: bool | None = True,
         tags: Collection[str] = (),
         dag_id_pattern: str | None = None,
+        scheduled: bool | None = None,
         limit: int | None = 100,
         offset: int = 0,
         order_by: str = "dag_id",
     ) -> Page[Dag]:
         query = sa.select(s.dag)
+        if scheduled is not None:
+            has_schedule = sa.and_(s.dag.c.schedule.is_not(None), s.dag.c.schedule != "None")
+            query = query.where(has_schedule if scheduled else sa.not_(has_schedule))
         if paused is not None:
             query = query.where(s.dag.c.is_paused == paused)
         if active is not None:

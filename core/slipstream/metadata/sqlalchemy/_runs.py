@@ -390,6 +390,27 @@ class RunsMixin(StoreBase):
             row = conn.execute(sa.select(s.task_instance).where(_ti_key(ref))).first()
         return None if row is None else _ti(row)
 
+    def get_task_instances(self, refs: Collection[TaskInstanceRef]) -> list[TaskInstance]:
+        t = s.task_instance
+        by_run: dict[tuple[str, str], set[str]] = {}
+        for ref in refs:
+            by_run.setdefault((ref.dag_id, ref.run_id), set()).add(ref.task_id)
+        # One statement: per run, its task ids (index on dag_id, run_id); map indexes
+        # are filtered here.
+        clauses = [
+            sa.and_(t.c.dag_id == dag_id, t.c.run_id == run_id, t.c.task_id.in_(sorted(tasks)))
+            for (dag_id, run_id), tasks in by_run.items()
+        ]
+        wanted = set(refs)
+        found: list[TaskInstance] = []
+        with self._read() as conn:
+            for group in chunks(clauses, 50):
+                for row in conn.execute(sa.select(t).where(sa.or_(*group))):
+                    ti = _ti(row)
+                    if ti.ref in wanted:
+                        found.append(ti)
+        return found
+
     def get_task_instances_by_id(self, ti_ids: Collection[int]) -> list[TaskInstance]:
         found: list[TaskInstance] = []
         with self._read() as conn:
@@ -420,6 +441,7 @@ class RunsMixin(StoreBase):
         limit: int | None = None,
         offset: int = 0,
         order_by: str = "id",
+        with_total: bool = True,
     ) -> Page[TaskInstance]:
         t = s.task_instance
         query = sa.select(t)
@@ -471,10 +493,15 @@ class RunsMixin(StoreBase):
                 query = query.where(column <= high)
         order = self._order(t, order_by, TI_ORDER, "id")
         with self._read() as conn:
-            return self._page(conn, query, order, limit, offset, _ti)
+            return self._page(conn, query, order, limit, offset, _ti, with_total=with_total)
 
     def count_task_instance_states(
-        self, dag_id: str, run_id: str, task_ids: Collection[str] = ()
+        self,
+        dag_id: str,
+        run_id: str,
+        task_ids: Collection[str] = (),
+        *,
+        except_task_ids: Collection[str] = (),
     ) -> dict[TaskInstanceState, int]:
         t = s.task_instance
         base = (
@@ -482,6 +509,8 @@ class RunsMixin(StoreBase):
             .where(t.c.dag_id == dag_id, t.c.run_id == run_id)
             .group_by(t.c.state)
         )
+        if except_task_ids:
+            base = base.where(t.c.task_id.not_in(sorted(except_task_ids)))
         counts: dict[TaskInstanceState, int] = {}
         with self._read() as conn:
             batches = [base.where(t.c.task_id.in_(ids)) for ids in chunks(sorted(task_ids))]
@@ -505,6 +534,61 @@ class RunsMixin(StoreBase):
             for task_id, state, n in conn.execute(query):
                 counts.setdefault(task_id, {})[TaskInstanceState(state)] = int(n)
         return counts
+
+    def count_task_instance_states_of_runs(
+        self, runs: Collection[tuple[str, str]], task_ids: Collection[str]
+    ) -> dict[tuple[str, str], dict[str, dict[TaskInstanceState, int]]]:
+        t = s.task_instance
+        wanted = set(runs)
+        if not wanted or not task_ids:
+            return {}
+        query = (
+            sa.select(t.c.dag_id, t.c.run_id, t.c.task_id, t.c.state, sa.func.count())
+            .where(
+                t.c.dag_id.in_(sorted({dag_id for dag_id, _ in wanted})),
+                t.c.run_id.in_(sorted({run_id for _, run_id in wanted})),
+                t.c.task_id.in_(sorted(task_ids)),
+            )
+            .group_by(t.c.dag_id, t.c.run_id, t.c.task_id, t.c.state)
+        )
+        counts: dict[tuple[str, str], dict[str, dict[TaskInstanceState, int]]] = {}
+        with self._read() as conn:
+            for dag_id, run_id, task_id, state, n in conn.execute(query):
+                if (dag_id, run_id) in wanted:
+                    per_task = counts.setdefault((dag_id, run_id), {}).setdefault(task_id, {})
+                    per_task[TaskInstanceState(state)] = int(n)
+        return counts
+
+    def count_task_instances_by_dag(
+        self, *, states: Collection[TaskInstanceState], dag_ids: Collection[str] = ()
+    ) -> dict[str, dict[TaskInstanceState, int]]:
+        t = s.task_instance
+        query = (
+            sa.select(t.c.dag_id, t.c.state, sa.func.count())
+            .where(t.c.state.in_([TaskInstanceState(x).value for x in states]))
+            .group_by(t.c.dag_id, t.c.state)
+        )
+        if dag_ids:
+            query = query.where(t.c.dag_id.in_(sorted(dag_ids)))
+        counts: dict[str, dict[TaskInstanceState, int]] = {}
+        with self._read() as conn:
+            for dag_id, state, n in conn.execute(query):
+                counts.setdefault(dag_id, {})[TaskInstanceState(state)] = int(n)
+        return counts
+
+    def count_task_instances_by_task(
+        self, *, states: Collection[TaskInstanceState], dag_ids: Collection[str] = ()
+    ) -> dict[tuple[str, str], int]:
+        t = s.task_instance
+        query = (
+            sa.select(t.c.dag_id, t.c.task_id, sa.func.count())
+            .where(t.c.state.in_([TaskInstanceState(x).value for x in states]))
+            .group_by(t.c.dag_id, t.c.task_id)
+        )
+        if dag_ids:
+            query = query.where(t.c.dag_id.in_(sorted(dag_ids)))
+        with self._read() as conn:
+            return {(dag_id, task_id): int(n) for dag_id, task_id, n in conn.execute(query)}
 
     def update_task_instances(self, updates: Sequence[TaskInstanceUpdate]) -> list[bool]:
         if not updates:
@@ -534,7 +618,10 @@ class RunsMixin(StoreBase):
             for update in updates:
                 row = current[update.ti_id]
                 old = TaskInstanceState(row["state"])
-                if update.expected_state is not None and old != update.expected_state:
+                if (update.expected_state is not None and old != update.expected_state) or (
+                    update.expected_try_number is not None
+                    and row["try_number"] != update.expected_try_number
+                ):
                     results.append(False)
                     continue
                 values = dict(update.fields)
