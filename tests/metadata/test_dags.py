@@ -206,3 +206,17 @@ def test_import_errors_replace_clear_list(store: SqlAlchemyStore) -> None:
     store.clear_import_errors(["/dags/a.py"])
     assert [e.filename for e in store.list_import_errors().items] == ["/dags/b.py"]
     assert store.get_import_error(page.items[0].id) is None
+
+
+def test_list_dags_by_whether_they_have_a_schedule(store: SqlAlchemyStore) -> None:
+    store.upsert_dags(
+        [
+            dag_meta("daily", schedule="@daily"),
+            dag_meta("manual", schedule=None),
+            dag_meta("none", schedule="None"),
+        ]
+    )
+    scheduled = store.list_dags(scheduled=True, limit=None).items
+    unscheduled = store.list_dags(scheduled=False, limit=None).items
+    assert [d.dag_id for d in scheduled] == ["daily"]
+    assert sorted(d.dag_id for d in unscheduled) == ["manual", "none"]

@@ -537,3 +537,50 @@ def test_concurrent_dag_run_claims_never_overlap(store: SqlAlchemyStore) -> None
     for slot, ids in enumerate(got):
         assert all(owners[run_id] == f"s{slot}" for run_id in ids)
     assert sum(1 for owner in owners.values() if owner) == len(every)
+
+
+def test_a_compare_and_set_can_also_check_the_try_number(store: SqlAlchemyStore) -> None:
+    new_run(store, tasks=("t",))
+    ti = store.get_task_instance(ref("t"))
+    assert ti is not None
+    store.update_task_instances([TaskInstanceUpdate(ti_id=ti.id, state=S.SCHEDULED)])
+    late = TaskInstanceUpdate(
+        ti_id=ti.id, state=S.QUEUED, expected_state=S.SCHEDULED, expected_try_number=3
+    )
+    on_time = TaskInstanceUpdate(
+        ti_id=ti.id,
+        state=S.QUEUED,
+        expected_state=S.SCHEDULED,
+        expected_try_number=0,
+        fields={"try_number": 1},
+    )
+    assert store.update_task_instances([late]) == [False]
+    assert store.update_task_instances([on_time]) == [True]
+
+
+def test_batch_reads_and_counts(store: SqlAlchemyStore) -> None:
+    new_run(store, run_id="r1", tasks=("a", "b", "c"))
+    new_run(store, run_id="r2", day=1, tasks=("a", "b"))
+    tis = {(t.run_id, t.task_id): t for t in store.list_task_instances(limit=None).items}
+    found = store.get_task_instances([ref("a", "r1"), ref("b", "r2"), ref("zz", "r1")])
+    assert sorted((t.run_id, t.task_id) for t in found) == [("r1", "a"), ("r2", "b")]
+    store.update_task_instances(
+        [
+            TaskInstanceUpdate(ti_id=tis[("r1", "a")].id, state=S.SCHEDULED),
+            TaskInstanceUpdate(ti_id=tis[("r2", "a")].id, state=S.SCHEDULED),
+            TaskInstanceUpdate(ti_id=tis[("r2", "a")].id, state=S.QUEUED, fields={"try_number": 1}),
+        ]
+    )
+    assert store.count_task_instances_by_dag(states=[S.SCHEDULED, S.QUEUED]) == {
+        "etl": {S.SCHEDULED: 1, S.QUEUED: 1}
+    }
+    assert store.count_task_instances_by_task(states=[S.QUEUED]) == {("etl", "a"): 1}
+    assert store.count_task_instance_states("etl", "r1", except_task_ids=["a"]) == {S.NONE: 2}
+    assert store.count_task_instance_states_of_runs([("etl", "r1"), ("etl", "r2")], ["a"]) == {
+        ("etl", "r1"): {"a": {S.SCHEDULED: 1}},
+        ("etl", "r2"): {"a": {S.QUEUED: 1}},
+    }
+    page = store.list_task_instances(dag_ids=["etl"], limit=2, with_total=False)
+    assert len(page.items) == 2 and page.total == 2
+    assert store.list_task_instances(dag_ids=["etl"], limit=2).total == 5
+    assert [p.scheduled_slots for p in store.list_pools(scheduled=False)] == [0]
