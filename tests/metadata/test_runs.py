@@ -281,6 +281,46 @@ def test_update_fields_round_trip(store: SqlAlchemyStore) -> None:
         TaskInstanceUpdate(ti_id=ti.id, fields={"state": "success"})
 
 
+def test_expected_fields_make_an_update_a_compare_and_set(store: SqlAlchemyStore) -> None:
+    """The scheduler queues a task instance only if it still has the DAG version it
+    was scheduled with: a clear onto the latest version meanwhile wins."""
+    new_run(store, tasks=("t",))
+    ti = store.get_task_instance(ref("t"))
+    assert ti is not None
+    version = ti.dag_version_id
+    stale = TaskInstanceUpdate(
+        ti_id=ti.id, state=S.SCHEDULED, expected={"dag_version_id": (version or 0) + 1}
+    )
+    fresh = TaskInstanceUpdate(ti_id=ti.id, state=S.SCHEDULED, expected={"dag_version_id": version})
+    assert store.update_task_instances([stale]) == [False]
+    assert store.get_task_instance(ref("t")).state == S.NONE  # type: ignore[union-attr]
+    assert store.update_task_instances([fresh]) == [True]
+    assert store.get_task_instance(ref("t")).state == S.SCHEDULED  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="cannot compare state"):
+        TaskInstanceUpdate(ti_id=ti.id, expected={"state": "success"})
+
+
+def test_a_persons_change_stamps_the_run(store: SqlAlchemyStore) -> None:
+    """Updates ``by_user`` set the run's ``tasks_changed_at`` (the scheduler then looks
+    at the run again); the scheduler's own updates do not, nor refused ones."""
+    new_run(store, tasks=("a", "b"))
+    a = store.get_task_instance(ref("a"))
+    assert a is not None
+    assert store.update_task_instances([TaskInstanceUpdate(ti_id=a.id, state=S.SCHEDULED)])
+    run = store.get_dag_run("etl", "manual__1")
+    assert run is not None and run.tasks_changed_at is None
+    refused = TaskInstanceUpdate(
+        ti_id=a.id, state=S.SUCCESS, expected_state=S.RUNNING, by_user=True
+    )
+    assert store.update_task_instances([refused]) == [False]
+    assert store.get_dag_run("etl", "manual__1").tasks_changed_at is None  # type: ignore[union-attr]
+    marked = TaskInstanceUpdate(ti_id=a.id, state=S.SUCCESS, by_user=True)
+    assert store.update_task_instances([marked]) == [True]
+    stamped = store.get_dag_run("etl", "manual__1")
+    assert stamped is not None and stamped.tasks_changed_at is not None
+    assert stamped.tasks_changed_at >= a.updated_at
+
+
 def test_illegal_transition_changes_nothing_in_the_batch(store: SqlAlchemyStore) -> None:
     new_run(store, tasks=("a", "b"))
     a = store.get_task_instance(ref("a"))

@@ -279,3 +279,58 @@ def test_versions_and_parse_report_from_the_cli(make_app: MakeApp, tmp_path: Pat
     parsed = json.loads(report.stdout)
     assert parsed[0]["file"] == str(path.resolve()) and parsed[0]["dags"] == ["evolving"]
     assert missing.returncode == 1 and "DAG 'nope'" in missing.stderr
+
+
+def test_a_snapshot_of_an_older_version_is_not_queued(make_app: MakeApp) -> None:
+    """This scheduler has a task instance waiting, scheduled on version 1, in its own
+    queue. Meanwhile it is cleared onto version 2 and scheduled again elsewhere (by
+    another scheduler). This scheduler must not queue it from its old snapshot — it
+    would run version 1's code — but from the store's, on version 2."""
+    from datetime import UTC, datetime
+
+    from slipstream import DAG
+    from slipstream.metadata.records import TaskInstanceUpdate
+    from slipstream.operators.empty import EmptyOperator
+    from slipstream.state import TaskInstanceState as TIS
+
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    with DAG("versioned", schedule=None, start_date=start) as first:
+        EmptyOperator(task_id="t", pool="held")
+    with DAG("versioned", schedule=None, start_date=start, doc_md="two") as second:
+        EmptyOperator(task_id="t", pool="held")
+    app = make_app(first)
+    app.store.set_pool("held", 0)  # t waits, scheduled, in the scheduler's queue
+    run = app.trigger("versioned")
+    app.start()
+    app.scheduler.tick()
+    waiting = app.store.get_task_instance(
+        TaskInstanceRef(dag_id="versioned", run_id=run.run_id, task_id="t")
+    )
+    assert waiting is not None and waiting.state == TIS.SCHEDULED
+    assert len(app.scheduler.scheduled) == 1
+
+    make_app(second)  # another process registers version 2
+    v1, v2 = app.store.list_dag_versions("versioned")
+    assert waiting.dag_version_id == v1.id
+    cleared = TaskInstanceUpdate(
+        ti_id=waiting.id,
+        state=TIS.NONE,
+        expected_state=TIS.SCHEDULED,
+        by_user=True,
+        fields={"dag_version_id": v2.id},
+    )
+    rescheduled = TaskInstanceUpdate(ti_id=waiting.id, state=TIS.SCHEDULED)
+    assert app.store.update_task_instances([cleared]) == [True]
+    assert app.store.update_task_instances([rescheduled]) == [True]
+
+    app.store.set_pool("held", 1)
+    app.scheduler.poll_interval = 3600.0  # the next tick is not a full pass
+    app.scheduler.tick()  # it tries its own snapshot (version 1): refused
+    after = app.store.get_task_instance(waiting.ref)
+    assert after is not None and after.state == TIS.SCHEDULED
+
+    app.scheduler.poll_interval = 0.01  # a full pass reads version 2's snapshot
+    done = app.wait(run, timeout=30)
+    assert done.state == "success"
+    final = app.store.get_task_instance(waiting.ref)
+    assert final is not None and final.dag_version_id == v2.id and final.try_number == 1

@@ -3,6 +3,7 @@ state), and triggering without a logical date or with a given interval."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -154,3 +155,37 @@ def test_trigger_without_a_logical_date_or_with_an_interval(make_app: MakeApp) -
     with pytest.raises(TriggerError, match="cannot be given one"):
         trigger_dag_run(app.store, "daily", logical_date=START, without_logical_date=True)
     assert app.store.list_dag_runs(dag_ids=["daily"]).total == 2
+
+
+def _fails() -> None:
+    raise RuntimeError("not yet")
+
+
+def test_a_task_marked_elsewhere_is_acted_on_at_the_next_pass(make_app: MakeApp) -> None:
+    """A person marks a task waiting an hour for its retry success (from the API, say:
+    not through this scheduler). The scheduler evaluated the run a moment ago, yet
+    its next pass runs the downstream task: it does not wait for its periodic sweep."""
+    from slipstream.operators.python import PythonOperator
+    from slipstream.scheduler.marking import mark_task_instances
+
+    with DAG("marked", schedule=None, start_date=START) as dag:
+        first = PythonOperator(
+            task_id="first", python_callable=_fails, retries=1, retry_delay=timedelta(hours=1)
+        )
+        first >> EmptyOperator(task_id="second")
+    app = make_app(dag, **{"scheduler.poll_interval": 0.01})
+    run = app.trigger("marked")
+    app.start()
+    app.scheduler.run(until=lambda: app.task_states(run)["first"] == "up_for_retry", timeout=30)
+    assert app.task_states(run) == {"first": "up_for_retry", "second": "none"}
+
+    marked = mark_task_instances(app.store, "marked", run.run_id, "first", TIS.SUCCESS)
+    assert [ti.task_id for ti in marked] == ["first"]
+    stamped = app.store.get_dag_run("marked", run.run_id)
+    assert stamped is not None and stamped.tasks_changed_at is not None
+
+    for _ in range(3):  # a few full passes, well within the sweep's 5 seconds
+        time.sleep(0.02)
+        app.scheduler.tick()
+    assert app.task_states(run) == {"first": "success", "second": "success"}
+    assert app.wait(run).state == "success"

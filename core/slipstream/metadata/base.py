@@ -388,11 +388,13 @@ class MetadataStore:
 
     def update_task_instances(self, updates: Sequence[TaskInstanceUpdate]) -> list[bool]:
         """Apply a batch of changes in one transaction; returns, per update, whether it
-        applied (False only when ``expected_state`` did not match).
+        applied (False only when an expectation — ``expected_state``,
+        ``expected_try_number``, ``expected`` — did not hold).
 
         An illegal transition raises IllegalTransition and nothing of the batch is
         changed. A try that enters a finished or retry state is copied to the
-        history (``list_task_instance_tries``).
+        history (``list_task_instance_tries``). Updates ``by_user`` that apply set
+        their runs' ``tasks_changed_at``.
         """
         raise NotImplementedError
 

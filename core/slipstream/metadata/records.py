@@ -176,6 +176,9 @@ class DagRun:
     lease_expires_at: datetime | None = None
     note: str | None = None  # a user's note (``set_dag_run_note``)
     triggering_user_name: str | None = None
+    #: When a person (CLI, API, UI) last changed one of its task instances: an update
+    #: with ``by_user``. A scheduler that saw another value evaluates the run again.
+    tasks_changed_at: datetime | None = None
 
 
 @attrs.frozen(kw_only=True, order=True)
@@ -286,8 +289,9 @@ def _check_fields(
     unknown = set(value) - TI_UPDATABLE_FIELDS
     if unknown:
         raise ValueError(
-            f"TaskInstanceUpdate cannot set {', '.join(sorted(unknown))}; "
-            f"settable fields: {', '.join(sorted(TI_UPDATABLE_FIELDS))}"
+            f"TaskInstanceUpdate cannot {'set' if attribute.name == 'fields' else 'compare'} "
+            f"{', '.join(sorted(unknown))}; "
+            f"known fields: {', '.join(sorted(TI_UPDATABLE_FIELDS))}"
         )
 
 
@@ -298,7 +302,10 @@ class TaskInstanceUpdate:
     ``state=None`` leaves the state alone. With ``expected_state`` the change is
     a compare-and-set: it applies only if the current state is that one (and, with
     ``expected_try_number``, only if the task instance is still at that try, so a
-    late write of an old try never lands on a newer one).
+    late write of an old try never lands on a newer one; with ``expected``, only if
+    those fields still hold those values). ``by_user`` marks a person's change: it
+    may make transitions the scheduler may not, and it stamps the run's
+    ``tasks_changed_at``.
     """
 
     ti_id: int
@@ -307,6 +314,9 @@ class TaskInstanceUpdate:
     expected_try_number: int | None = None
     by_user: bool = False
     fields: dict[str, Any] = attrs.field(
+        factory=dict, converter=_frozen_dict, validator=_check_fields
+    )
+    expected: dict[str, Any] = attrs.field(
         factory=dict, converter=_frozen_dict, validator=_check_fields
     )
 

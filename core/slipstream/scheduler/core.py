@@ -191,6 +191,8 @@ class Scheduler(RunsMixin, QueueingMixin, RecoveryMixin):
         self._hostname = socket.gethostname()
         #: Running runs this scheduler evaluated, and when (time.monotonic()).
         self._examined: dict[tuple[str, str], float] = {}
+        # Each run's tasks_changed_at when this scheduler last evaluated it.
+        self._seen_changes: dict[tuple[str, str], datetime | None] = {}
         #: Runs to evaluate in the next tick: the tasks that changed, or None for all.
         self._pending: dict[tuple[str, str], set[str] | None] = {}
         self._last_full_pass = 0.0
@@ -357,9 +359,10 @@ class Scheduler(RunsMixin, QueueingMixin, RecoveryMixin):
     def _needing_a_look(self, runs: list[DagRun], now: datetime) -> list[DagRun]:
         """The runs a full pass evaluates: what executor events cover needs no second
         look. A run is looked at when this scheduler has not evaluated it for
-        SWEEP_SECONDS (changes made elsewhere: a task marked from the CLI, tries
-        recorded by an orphaned zygote), when a retry or reschedule of it is due, or
-        when it may have outrun its ``dagrun_timeout``."""
+        SWEEP_SECONDS (changes made elsewhere: tries recorded by an orphaned zygote),
+        when a person changed one of its task instances since (``tasks_changed_at``:
+        a task marked or cleared from the CLI, the API or the UI), when a retry or
+        reschedule of it is due, or when it may have outrun its ``dagrun_timeout``."""
         moment = time.monotonic()
         due: set[tuple[str, str]] = set()
         waiting = (
@@ -381,12 +384,14 @@ class Scheduler(RunsMixin, QueueingMixin, RecoveryMixin):
             if (
                 last is None
                 or moment - last >= SWEEP_SECONDS
+                or run.tasks_changed_at != self._seen_changes.get(at)
                 or at in due
                 or (timeout and run.start_date and now - run.start_date > timeout)
             ):
                 chosen.append(run)
         held = {(run.dag_id, run.run_id) for run in runs}
         self._examined = {at: t for at, t in self._examined.items() if at in held}
+        self._seen_changes = {at: t for at, t in self._seen_changes.items() if at in held}
         self._runs = {at: run for at, run in self._runs.items() if at in held}
         return chosen
 
@@ -410,6 +415,7 @@ class Scheduler(RunsMixin, QueueingMixin, RecoveryMixin):
         works: list[_RunWork] = []
         for run, changed in batch:
             self._examined[(run.dag_id, run.run_id)] = moment
+            self._seen_changes[(run.dag_id, run.run_id)] = run.tasks_changed_at
             sdag = self.dag_for_version(run.dag_version_id, run.dag_id)
             works.append(_RunWork(run, sdag, None if changed is None else set(changed)))
         wrote_any = False

@@ -162,6 +162,9 @@ class QueueingMixin(SchedulerParts):
                     state=TIS.QUEUED,
                     expected_state=TIS.SCHEDULED,
                     expected_try_number=ti.try_number,
+                    # A clear onto the latest version (by another scheduler, since
+                    # this snapshot) must not run the old version's code.
+                    expected={"dag_version_id": ti.dag_version_id},
                     fields={
                         "try_number": workload.key.try_number,
                         "queued_at": now,

@@ -102,6 +102,7 @@ def _run(row: sa.Row[Any]) -> DagRun:
         lease_expires_at=m["lease_expires_at"],
         note=m["note"],
         triggering_user_name=m["triggering_user_name"],
+        tasks_changed_at=m["tasks_changed_at"],
     )
 
 
@@ -615,12 +616,17 @@ class RunsMixin(StoreBase):
                 raise NotFoundError(f"no task instance with id {', '.join(map(str, missing))}")
             changed: dict[int, dict[str, Any]] = {}
             ended: dict[int, dict[str, Any]] = {}
+            touched: set[int] = set()  # runs whose task instances a person changed
             for update in updates:
                 row = current[update.ti_id]
                 old = TaskInstanceState(row["state"])
-                if (update.expected_state is not None and old != update.expected_state) or (
-                    update.expected_try_number is not None
-                    and row["try_number"] != update.expected_try_number
+                if (
+                    (update.expected_state is not None and old != update.expected_state)
+                    or (
+                        update.expected_try_number is not None
+                        and row["try_number"] != update.expected_try_number
+                    )
+                    or any(row[name] != value for name, value in update.expected.items())
                 ):
                     results.append(False)
                     continue
@@ -642,9 +648,14 @@ class RunsMixin(StoreBase):
                     and row["try_number"] > 0
                 ):
                     ended[update.ti_id] = dict(row)
+                if update.by_user:
+                    touched.add(row["dag_run_id"])
                 results.append(True)
             update_many(conn, s.task_instance, "id", list(changed.items()))
             self._record_tries(conn, list(ended.values()))
+            r = s.dag_run
+            for chunk in chunks(sorted(touched)):
+                conn.execute(r.update().where(r.c.id.in_(chunk)).values(tasks_changed_at=now))
         return results
 
     @staticmethod

@@ -128,6 +128,8 @@ dag_run = _table(
     _when("lease_expires_at"),
     sa.Column("note", text_type()),  # a user's note (API, UI); migration 0002
     sa.Column("triggering_user_name", sa.String(ID_LEN)),  # who triggered it by hand (0002)
+    # When a person last changed one of its task instances (0004): the scheduler looks.
+    _when("tasks_changed_at"),
     sa.ForeignKeyConstraint(["dag_id"], ["dag.dag_id"], ondelete="CASCADE"),
     sa.ForeignKeyConstraint(["dag_version_id"], ["dag_version.id"], ondelete="SET NULL"),
     # Unique constraints ignore NULLs on all three dialects: runs without a
