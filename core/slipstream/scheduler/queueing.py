@@ -134,7 +134,7 @@ class QueueingMixin(SchedulerParts):
         chosen: list[tuple[TaskInstance, Workload]] = []
         passed: list[TaskInstance] = []  # not for now: back into the queue
         budget = PAGE + 4 * slots  # entries looked at per call, at most
-        while len(chosen) < slots and budget > 0:
+        while len(chosen) < slots and budget > 0 and open_dags:
             ti = self.scheduled.pop()
             if ti is None:
                 break
@@ -145,6 +145,8 @@ class QueueingMixin(SchedulerParts):
             workload = self._fits(ti, pools, per_dag, running_of)
             if workload is None:
                 passed.append(ti)
+                if per_dag[ti.dag_id] >= limits.get(ti.dag_id, per_dag[ti.dag_id] + 1):
+                    open_dags.discard(ti.dag_id)  # at max_active_tasks: the rest wait too
                 continue
             chosen.append((ti, workload))
             pools[ti.pool] -= ti.pool_slots

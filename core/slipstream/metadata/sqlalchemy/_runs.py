@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -76,6 +76,8 @@ TI_DATETIMES = (
     "last_heartbeat_at",
 )
 _TI_COLUMNS = [c.name for c in s.task_instance.c if c.name not in ("id", "dag_run_id")]
+#: What update_task_instances reads of each row (and the names in ``expected``).
+_UPDATE_READS = frozenset({"id", "dag_run_id", "state", "try_number", "start_date"})
 
 
 def _run(row: sa.Row[Any]) -> DagRun:
@@ -602,12 +604,15 @@ class RunsMixin(StoreBase):
         now = utcnow()
         ids = sorted({u.ti_id for u in updates})
         results: list[bool] = []
+        t = s.task_instance
+        # Only what the checks read: converting whole rows cost more than the queries.
+        read = sorted(_UPDATE_READS.union(*(u.expected for u in updates)))
         with self._write() as conn:
             current: dict[int, dict[str, Any]] = {}
             for chunk in chunks(ids):
                 query = (
-                    sa.select(s.task_instance)
-                    .where(s.task_instance.c.id.in_(chunk))
+                    sa.select(*(t.c[name] for name in read))
+                    .where(t.c.id.in_(chunk))
                     .with_for_update()
                 )
                 current.update({row.id: dict(row._mapping) for row in conn.execute(query)})
@@ -615,7 +620,7 @@ class RunsMixin(StoreBase):
             if missing:
                 raise NotFoundError(f"no task instance with id {', '.join(map(str, missing))}")
             changed: dict[int, dict[str, Any]] = {}
-            ended: dict[int, dict[str, Any]] = {}
+            ended: dict[int, int] = {}  # id -> try number, of tries that just ended
             touched: set[int] = set()  # runs whose task instances a person changed
             for update in updates:
                 row = current[update.ti_id]
@@ -647,28 +652,29 @@ class RunsMixin(StoreBase):
                     and update.state in HISTORY_STATES
                     and row["try_number"] > 0
                 ):
-                    ended[update.ti_id] = dict(row)
+                    ended[update.ti_id] = row["try_number"]
                 if update.by_user:
                     touched.add(row["dag_run_id"])
                 results.append(True)
             update_many(conn, s.task_instance, "id", list(changed.items()))
-            self._record_tries(conn, list(ended.values()))
+            self._record_tries(conn, ended)
             r = s.dag_run
             for chunk in chunks(sorted(touched)):
                 conn.execute(r.update().where(r.c.id.in_(chunk)).values(tasks_changed_at=now))
         return results
 
     @staticmethod
-    def _record_tries(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
-        """Copy finished tries to the history; a try marked again replaces its copy."""
-        if not rows:
+    def _record_tries(conn: sa.Connection, tries: Mapping[int, int]) -> None:
+        """Copy finished tries (task instance id -> try number) to the history, inside
+        the database; a try marked again replaces its copy."""
+        if not tries:
             return
-        h = s.task_instance_history
-        for chunk in chunks([(row["id"], row["try_number"]) for row in rows]):
+        h, t = s.task_instance_history, s.task_instance
+        for chunk in chunks(sorted(tries.items())):
             conn.execute(h.delete().where(sa.tuple_(h.c.ti_id, h.c.try_number).in_(chunk)))
-        conn.execute(
-            h.insert(), [{"ti_id": row["id"], **{c: row[c] for c in _TI_COLUMNS}} for row in rows]
-        )
+        for ids in chunks(sorted(tries)):
+            copied = sa.select(t.c.id, *(t.c[c] for c in _TI_COLUMNS)).where(t.c.id.in_(ids))
+            conn.execute(h.insert().from_select(["ti_id", *_TI_COLUMNS], copied))
 
     def set_task_instance_notes(
         self, ti_ids: Collection[int], note: str | None, *, author: str | None = None
