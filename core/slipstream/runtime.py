@@ -16,6 +16,7 @@ dags test`` and the test suite.
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import tempfile
 import time
@@ -27,7 +28,7 @@ from typing import Any
 from slipstream.config import Config, load
 from slipstream.dag_processing.processor import DagProcessor
 from slipstream.errors import NotFoundError, UnavailableError
-from slipstream.execution.logs import log_path
+from slipstream.execution.logs import log_file
 from slipstream.execution.recording import TryClaim, TryEnd, TryRecorder
 from slipstream.execution.runner import TaskOutcome
 from slipstream.execution.store_client import LazyStoreTaskClient
@@ -45,6 +46,7 @@ from slipstream.metadata import open_store
 from slipstream.metadata.base import MetadataStore
 from slipstream.metadata.records import DagRun, TaskInstance, TaskInstanceRef
 from slipstream.models.dag import DAG
+from slipstream.operators.python import parameters_of
 from slipstream.plugins.manager import PluginManager
 from slipstream.scheduler.clearing import ClearResult, clear_task_instances
 from slipstream.scheduler.core import Scheduler
@@ -94,6 +96,10 @@ class _ForkedWorker:
         with contextlib.suppress(Exception):  # the try itself will report any problem
             dag = self._app.loader.load(key.dag_id, workload.dag_file)
             dag.get_template_env()
+            for task in dag.tasks:  # what their callables take, looked up in each fork
+                function = getattr(task, "python_callable", None)
+                if callable(function):
+                    parameters_of(function)
             if workload.dag_hash and not workload.dag_file.startswith(MEMORY_PREFIX):
                 # Forks then compare the file's DAG with the try's version for free.
                 self._app.loader.definition_hash(key.dag_id, workload.dag_file)
@@ -148,9 +154,9 @@ class _ForkedWorker:
         contend for its lock, and on ext4 a new folder costs most of a millisecond."""
         if workload.dag_callback:
             return
-        folder = log_path(self._app.config["logging.base_log_folder"], workload.key).parent
+        path = log_file(self._app.config["logging.base_log_folder"], workload.key)
         with contextlib.suppress(OSError):  # the try reports a folder it cannot make
-            folder.mkdir(parents=True, exist_ok=True)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
 
     def execute(self, workload: Workload, started: str) -> Mapping[str, Any]:
         app = self._app

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,9 @@ if TYPE_CHECKING:
 
 TASK_LOGGER = "slipstream.task"
 FORMAT = "[%(asctime)s] {%(filename)s:%(lineno)d} %(levelname)s - %(message)s"
+
+
+_FORMATTER = logging.Formatter(FORMAT)  # made once: formatters keep no state of a record
 
 
 class TaskLogError(SlipstreamError):
@@ -39,11 +43,17 @@ class _TaskLogHandler(logging.FileHandler):
             self.error = exc
 
 
-def log_path(base: Path, key: TaskInstanceKey) -> Path:
-    folder = base / f"dag_id={key.dag_id}" / f"run_id={key.run_id}" / f"task_id={key.task_id}"
-    if key.map_index >= 0:
-        folder = folder / f"map_index={key.map_index}"
-    return folder / f"attempt={key.try_number}.log"
+def log_path(base: str | Path, key: TaskInstanceKey) -> Path:
+    return Path(log_file(base, key))
+
+
+def log_file(base: str | Path, key: TaskInstanceKey) -> str:
+    """``log_path`` as a string: what a worker needs, without pathlib's parsing."""
+    mapped = f"/map_index={key.map_index}" if key.map_index >= 0 else ""
+    return (
+        f"{base}/dag_id={key.dag_id}/run_id={key.run_id}/task_id={key.task_id}{mapped}"
+        f"/attempt={key.try_number}.log"
+    )
 
 
 def try_log_path(base: str | Path, ti: TaskInstanceRef, try_number: int) -> Path:
@@ -55,7 +65,7 @@ def try_log_path(base: str | Path, ti: TaskInstanceRef, try_number: int) -> Path
         map_index=ti.map_index,
         try_number=try_number,
     )
-    return log_path(Path(base), key)
+    return log_path(base, key)
 
 
 class _LoggerStream(io.TextIOBase):
@@ -83,11 +93,16 @@ class _LoggerStream(io.TextIOBase):
 
 
 @contextlib.contextmanager
-def task_log(path: Path, *, echo: bool = False, capture_output: bool = True) -> Iterator[Path]:
+def task_log(
+    path: str | Path, *, echo: bool = False, capture_output: bool = True
+) -> Iterator[str | Path]:
     """Send the task logger (and, with ``capture_output``, stdout/stderr) to ``path``."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handler = _TaskLogHandler(path, encoding="utf-8", delay=False)
+        try:  # the local executor's zygote made the folder already
+            handler = _TaskLogHandler(path, encoding="utf-8", delay=False)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            handler = _TaskLogHandler(path, encoding="utf-8", delay=False)
     except OSError as exc:
         raise TaskLogError(f"cannot write the task log {path}: {exc}") from exc
     try:
@@ -108,7 +123,7 @@ def capture_task_log(
 ) -> Iterator[None]:
     """Send the task logger (and, with ``capture_output``, stdout/stderr) to ``handler``,
     formatted as task logs are: a file here, the task-execution API for remote workers."""
-    handler.setFormatter(logging.Formatter(FORMAT))
+    handler.setFormatter(_FORMATTER)
     logger = logging.getLogger(TASK_LOGGER)
     previous_level, previous_propagate = logger.level, logger.propagate
     if previous_level != logging.INFO:  # setLevel touches every logger (a cache clear)
@@ -117,7 +132,7 @@ def capture_task_log(
     console: logging.Handler | None = None
     if echo:
         console = logging.StreamHandler(sys.__stdout__)
-        console.setFormatter(logging.Formatter(FORMAT))
+        console.setFormatter(_FORMATTER)
         logger.addHandler(console)
     logger.propagate = False
     redirect = contextlib.ExitStack()

@@ -21,7 +21,7 @@ import attrs
 
 from slipstream.dag_processing.bag import EXAMPLES_FOLDER
 from slipstream.errors import NotFoundError
-from slipstream.execution.logs import TASK_LOGGER, TaskLogError, log_path, task_log
+from slipstream.execution.logs import TASK_LOGGER, TaskLogError, log_file, task_log
 from slipstream.execution.recording import TryRecorder
 from slipstream.execution.runner import RunInfo, TaskOutcome, run_task
 from slipstream.execution.store_client import LazyStoreTaskClient, StoreTaskClient
@@ -152,7 +152,7 @@ def run_workload(
     )
     beats.start()
     try:
-        with task_log(log_path(log_folder, workload.key), echo=echo):
+        with task_log(log_file(log_folder, workload.key), echo=echo):
             try:
                 run = store.get_dag_run(workload.key.dag_id, workload.key.run_id)
                 if run is None:
@@ -264,7 +264,7 @@ def run_started(
         run_type=data.get("run_type") or "manual",
     )
     try:
-        with task_log(log_path(log_folder, workload.key), echo=echo):
+        with task_log(log_file(log_folder, workload.key), echo=echo):
             try:
                 outcome = _run(client, loader, workload, facts, run)
             except Exception as exc:

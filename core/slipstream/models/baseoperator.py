@@ -403,6 +403,13 @@ class BaseOperator(Task, metaclass=BaseOperatorMeta):
     def __repr__(self) -> str:
         return f"<Task({type(self).__name__}): {self.task_id}>"
 
+    def __copy__(self) -> BaseOperator:
+        # What copy.copy does for a plain object, without its generic protocol: every
+        # try copies its operator before rendering templates into it.
+        result = type(self).__new__(type(self))
+        result.__dict__.update(self.__dict__)
+        return result
+
     def __deepcopy__(self, memo: dict[int, Any]) -> BaseOperator:
         # A deep copy keeps the DAG and group references (they are not the task's to copy).
         result = type(self).__new__(type(self))

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from slipstream.exceptions import DagDefinitionError
 from slipstream.models.baseoperator import BaseOperator
+
+
+def parameters_of(func: Callable[..., Any]) -> tuple[inspect.Parameter, ...]:
+    """The function's parameters, worked out once per function: the local executor's
+    warm process asks for each task's callable, so that its forks only look them up."""
+    try:
+        return _parameters(func)
+    except TypeError:  # an unhashable callable
+        return tuple(inspect.signature(func).parameters.values())
+
+
+@functools.lru_cache(maxsize=4096)
+def _parameters(func: Callable[..., Any]) -> tuple[inspect.Parameter, ...]:
+    return tuple(inspect.signature(func).parameters.values())
 
 
 def determine_kwargs(
@@ -18,8 +33,7 @@ def determine_kwargs(
 ) -> dict[str, Any]:
     """``kwargs`` plus the context entries the function asks for by name (all of
     them if it takes ``**kwargs``), as Airflow does."""
-    signature = inspect.signature(func)
-    params = list(signature.parameters.values())
+    params = parameters_of(func)
     if any(p.kind is p.VAR_KEYWORD for p in params):
         return {**context, **kwargs}
     positional = {

@@ -257,7 +257,7 @@ class _Zygote:
             else:
                 time.sleep(timeout)
                 ready = []
-            runs: list[Workload] = []
+            runs: list[tuple[Workload, str]] = []
             for item in ready:
                 if isinstance(item, int):
                     self._read_child(item)
@@ -305,9 +305,10 @@ class _Zygote:
             return 0
         return self.seq
 
-    def _receive(self) -> list[Workload]:
-        """Every message waiting on the pipe; returns the tries to start."""
-        runs: list[Workload] = []
+    def _receive(self) -> list[tuple[Workload, str]]:
+        """Every message waiting on the pipe; returns the tries to start (each with the
+        JSON it came as, which its fork gets as it is)."""
+        runs: list[tuple[Workload, str]] = []
         while True:
             try:
                 kind, argument = self.conn.recv()
@@ -315,7 +316,7 @@ class _Zygote:
                 self.parent_gone = self.stopping = True
                 return runs
             if kind == "run":
-                runs.append(Workload.from_json(argument))
+                runs.append((Workload.from_json(argument), argument))
             elif kind == "ack":
                 self._ack(argument)
             elif kind == "cancel":
@@ -333,7 +334,7 @@ class _Zygote:
 
     # -- starting tries ------------------------------------------------------------
 
-    def _start(self, runs: list[Workload]) -> None:
+    def _start(self, orders: list[tuple[Workload, str]]) -> None:
         """Hand each try to a spare fork; tries the scheduler does not record get their
         start recorded here first, in one batch."""
         if self.parent_gone or os.getppid() != self.parent:
@@ -341,6 +342,7 @@ class _Zygote:
             # them again once this one's heartbeat is stale.
             self.parent_gone = self.stopping = True
             return
+        runs = [workload for workload, _ in orders]
         while len(self.spares) < len(runs):
             self._fork_spare()
         chosen = self.spares[: len(runs)]
@@ -379,7 +381,7 @@ class _Zygote:
             self.by_reader[spare.reader] = spare.pid
             with contextlib.suppress(Exception):  # an optimisation: the try meets any problem
                 self.worker.prepare(workload)
-            order = {"workload": workload.to_json(), "started": started[i]}
+            order = {"workload": orders[i][1], "started": started[i]}
             try:
                 _write_all(spare.orders, json.dumps(order).encode())
             except OSError:
