@@ -96,10 +96,11 @@ class _ForkedWorker:
         with contextlib.suppress(Exception):  # the try itself will report any problem
             dag = self._app.loader.load(key.dag_id, workload.dag_file)
             dag.get_template_env()
-            for task in dag.tasks:  # what their callables take, looked up in each fork
+            for task in dag.tasks:  # made here once, forks only look them up:
+                task.log  # noqa: B018 - its logger
                 function = getattr(task, "python_callable", None)
                 if callable(function):
-                    parameters_of(function)
+                    parameters_of(function)  # what its callable takes
             if workload.dag_hash and not workload.dag_file.startswith(MEMORY_PREFIX):
                 # Forks then compare the file's DAG with the try's version for free.
                 self._app.loader.definition_hash(key.dag_id, workload.dag_file)

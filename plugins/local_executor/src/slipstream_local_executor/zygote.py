@@ -130,9 +130,11 @@ def _spare_child(worker: LocalWorker, orders: int, writer: int) -> None:
         os._exit(0)
     code = 0
     try:
-        message = json.loads(b"".join(chunks))
-        workload = Workload.from_json(message["workload"])
-        payload = json.dumps(worker.execute(workload, message["started"])).encode()
+        # Two JSON texts, a line each (JSON text holds no raw newline): the workload
+        # as the scheduler sent it, and what the try's start recorded.
+        workload_json, started = b"".join(chunks).decode().split("\n", 1)
+        workload = Workload.from_json(workload_json)
+        payload = json.dumps(worker.execute(workload, started)).encode()
     except BaseException as exc:
         payload = json.dumps({"no_outcome": f"runner error: {type(exc).__name__}: {exc}"}).encode()
         code = 1
@@ -381,9 +383,9 @@ class _Zygote:
             self.by_reader[spare.reader] = spare.pid
             with contextlib.suppress(Exception):  # an optimisation: the try meets any problem
                 self.worker.prepare(workload)
-            order = {"workload": orders[i][1], "started": started[i]}
+            order = f"{orders[i][1]}\n{started[i] or ''}"
             try:
-                _write_all(spare.orders, json.dumps(order).encode())
+                _write_all(spare.orders, order.encode())
             except OSError:
                 child.kill_reason = "the task's process died before the try began"
             finally:
