@@ -341,3 +341,40 @@ def test_users_are_for_admins_only(api: Api) -> None:
     assert api.client.delete("/ui/users/new", headers=admin).status_code == 200
     assert api.runtime.store.get_user("new") is None
     assert api.runtime.store.get_user("admin") is not None
+
+
+def test_the_log_of_a_sensor_waiting_to_poke_again_stays_live(ran: Api) -> None:
+    """A sensor in reschedule mode writes its next poke to the same try's log: the page
+    keeps tailing it, as the REST API's logs route does (both ask LOG_MAY_GROW)."""
+    from slipstream.execution.logs import log_path
+    from slipstream.executors.base import TaskInstanceKey
+    from slipstream.metadata.records import TaskInstanceRef, TaskInstanceUpdate
+    from slipstream.state import TaskInstanceState as S
+
+    login(ran, "viewer")
+    second = ran.runtime.trigger("demo", run_id="waiting")
+    ran.runtime.scheduler.start_run(second)
+    ti = ran.runtime.store.get_task_instance(
+        TaskInstanceRef(dag_id="demo", run_id="waiting", task_id="first")
+    )
+    assert ti is not None
+    path = "/ui/dags/demo/runs/waiting/tasks/first/log"
+    steps = (
+        (S.NONE, S.SCHEDULED),
+        (S.SCHEDULED, S.QUEUED),
+        (S.QUEUED, S.RUNNING),
+        (S.RUNNING, S.UP_FOR_RESCHEDULE),
+    )
+    for old, new in steps:
+        fields = {"try_number": 1} if new == S.RUNNING else {}
+        ran.runtime.store.update_task_instances(
+            [TaskInstanceUpdate(ti_id=ti.id, state=new, expected_state=old, fields=fields)]
+        )
+        if new == S.RUNNING:
+            key = TaskInstanceKey(dag_id="demo", run_id="waiting", task_id="first", try_number=1)
+            log = log_path(ran.home / "logs", key)
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log.write_text("poke 1: not yet\n", encoding="utf-8")
+    waiting = ran.client.get(path, params={"try_number": 1}).json()
+    assert waiting["state"] == "up_for_reschedule"
+    assert waiting["text"] == "poke 1: not yet\n" and waiting["done"] is False

@@ -17,11 +17,22 @@ from typing import TYPE_CHECKING
 
 from slipstream.errors import SlipstreamError
 from slipstream.executors.base import TaskInstanceKey
+from slipstream.state import TaskInstanceState
 
 if TYPE_CHECKING:
     from slipstream.metadata.records import TaskInstanceRef
 
 TASK_LOGGER = "slipstream.task"
+#: The states in which a task instance's current try may still write to its log: a
+#: sensor waiting to be rescheduled appends its next poke to the same file.
+LOG_MAY_GROW = frozenset(
+    {
+        TaskInstanceState.QUEUED,
+        TaskInstanceState.RUNNING,
+        TaskInstanceState.RESTARTING,
+        TaskInstanceState.UP_FOR_RESCHEDULE,
+    }
+)
 FORMAT = "[%(asctime)s] {%(filename)s:%(lineno)d} %(levelname)s - %(message)s"
 
 

@@ -26,13 +26,11 @@ from slipstream.api.auth.guards import can_read
 from slipstream.api.context import ApiContext
 from slipstream.api.public.common import Ctx, MapIndexQuery, TryNumberPath
 from slipstream.api.public.task_instances import TaskInstanceController, get_ti_or_404
-from slipstream.execution.logs import read_log_chunk, try_log_path
+from slipstream.execution.logs import LOG_MAY_GROW, read_log_chunk, try_log_path
 from slipstream.metadata.records import TaskInstance
 from slipstream.state import TaskInstanceState as TIS
 
 NDJSON = "application/x-ndjson"
-# States in which the current try may still write to its log.
-WRITING = frozenset({TIS.QUEUED, TIS.RUNNING, TIS.RESTARTING, TIS.UP_FOR_RESCHEDULE})
 
 
 @attrs.frozen(kw_only=True)
@@ -72,7 +70,7 @@ def _missing(ti: TaskInstance, try_number: int, path: Path, base: Path) -> str:
             f"*** Try {try_number} has not started: the task instance is at try "
             f"{ti.try_number} ({'no state' if ti.state == TIS.NONE else ti.state.value})"
         )
-    if ti.try_number == try_number and ti.state in WRITING:
+    if ti.try_number == try_number and ti.state in LOG_MAY_GROW:
         return f"*** The log of try {try_number} is not written yet; its task is {ti.state.value}"
     return (
         f"*** No log file for try {try_number} at {path.relative_to(base)} in the log folder "
@@ -85,7 +83,7 @@ def task_log(
 ) -> TaskInstancesLogResponse:
     base = Path(ctx.config["logging.base_log_folder"])
     path = try_log_path(base, ti.ref, try_number)
-    writing = ti.try_number == try_number and ti.state in WRITING
+    writing = ti.try_number == try_number and ti.state in LOG_MAY_GROW
     try:
         start = offset if offset <= path.stat().st_size else 0  # 0: the file was replaced
         text, next_offset = read_log_chunk(path, start, None, whole_lines=writing)

@@ -23,15 +23,13 @@ from slipstream.api.errors import invalid
 from slipstream.api.public.common import Ctx, get_dag_or_404, get_run_or_404, or_404
 from slipstream.api.ui import views
 from slipstream.errors import AlreadyExistsError
-from slipstream.execution.logs import read_log_chunk, try_log_path
+from slipstream.execution.logs import LOG_MAY_GROW, read_log_chunk, try_log_path
 from slipstream.metadata.records import TaskInstance, TaskInstanceRef
 from slipstream.scheduler.clearing import clear_task_instances
 from slipstream.scheduler.marking import mark_dag_run, mark_task_instances
 from slipstream.scheduler.triggering import TriggerError, trigger_dag_run
 from slipstream.state import DagRunState, IllegalTransition
 from slipstream.state import TaskInstanceState as TIS
-
-LIVE_STATES = (TIS.QUEUED, TIS.RUNNING, TIS.RESTARTING)  # a try whose log may still grow
 
 
 @attrs.frozen(kw_only=True)
@@ -146,7 +144,7 @@ class UiDataController(Controller):
         ti = _ti_or_404(ctx, dag_id, run_id, task_id, map_index)
         path = try_log_path(ctx.config["logging.base_log_folder"], ti.ref, try_number)
         text, next_offset = read_log_chunk(path, offset)
-        live = try_number == ti.try_number and ti.state in LIVE_STATES
+        live = try_number == ti.try_number and ti.state in LOG_MAY_GROW
         exists = path.exists()
         at_end = not exists or next_offset >= path.stat().st_size
         return {
