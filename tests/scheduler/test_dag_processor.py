@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pytest
+
 from slipstream.dag_processing.processor import DagProcessor
 
 if TYPE_CHECKING:
@@ -152,3 +154,35 @@ def test_files_that_start_or_stop_defining_dags_and_a_restarted_processor(
     assert stopped.parsed == () and stopped.deactivated == ("etl",)
     assert restarted.deactivated == ("late",)
     assert [d.dag_id for d in app.store.list_dags(active=True).items] == []
+
+
+def test_unchanged_files_are_refreshed_once_an_interval_not_all_at_once(
+    make_app: MakeApp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files first parsed together are parsed again once per refresh_interval each, at
+    moments spread over the interval: not in one long pass that a new file waits for."""
+    import slipstream.dag_processing.processor as processor_module
+
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    for i in range(20):
+        write_dag(folder, f"generated_{i}", ["a"])
+    app = make_app()
+    proc = DagProcessor(app.store, dags_folder=folder, timeout=5, refresh_interval=100)
+    clock = [1_000_000.0]
+    monkeypatch.setattr(processor_module.time, "time", lambda: clock[0])
+    assert len(proc.sync().parsed) == 20
+
+    passes: list[tuple[str, ...]] = []
+    for _ in range(10):  # one interval, in ten passes
+        clock[0] += 10
+        passes.append(proc.sync().parsed)
+    refreshed = [path for parsed in passes for path in parsed]
+    assert sorted(refreshed) == sorted(str(p) for p in folder.glob("*.py"))  # each once
+    assert max(len(parsed) for parsed in passes) < 15  # spread, not one burst
+
+    again: list[str] = []
+    for _ in range(10):  # the next interval: each file once again
+        clock[0] += 10
+        again.extend(proc.sync().parsed)
+    assert sorted(again) == sorted(refreshed)

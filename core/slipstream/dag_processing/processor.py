@@ -1,7 +1,8 @@
 """The dag processor: keeps the store's serialized DAGs in step with the DAG files.
 
-A pass stats every file and re-parses only new or changed ones (and, every
-``refresh_interval``, the rest, for DAGs generated from outside data). Each
+A pass stats every file and re-parses only new or changed ones (and, once every
+``refresh_interval``, each of the rest — at a moment of its own, so that they do not
+all come due together — for DAGs generated from outside data). Each
 distinct serialized DAG becomes a numbered version; an unchanged one writes
 nothing. Files that fail become import errors; DAGs whose file is gone become
 inactive.
@@ -13,6 +14,7 @@ import hashlib
 import logging
 import os
 import time
+import zlib
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -112,6 +114,16 @@ class DagProcessor:
         self._next_verdicts[path] = verdict
         return verdict[1]
 
+    def _refresh_due(self, path: str, parsed_at: float, now: float) -> bool:
+        """Whether an unchanged file is due to be parsed again: once per
+        ``refresh_interval``, at a moment of its own within the interval (a phase
+        taken from its path). Files first parsed together are then not all parsed
+        again together: 1,000 of them would keep a pass busy for many seconds, and a
+        new file would wait for it."""
+        interval = self.refresh_interval
+        phase = zlib.crc32(path.encode()) / 2**32 * interval
+        return (now + phase) // interval > (parsed_at + phase) // interval
+
     def sync(self, *, force: bool = False) -> SyncReport:
         """One pass over the folders; parses only what changed (everything with ``force``).
 
@@ -137,7 +149,7 @@ class DagProcessor:
                 ):
                     continue
                 present.add(path)
-                stale = seen is not None and now - seen.parsed_at >= self.refresh_interval
+                stale = seen is not None and self._refresh_due(path, seen.parsed_at, now)
                 if touched and seen is not None and not (force or stale):
                     # Saved again or touched, same bytes: note the new mtime, import nothing.
                     digest = _digest(path)
