@@ -461,6 +461,23 @@ def test_variables_need_a_running_try(api: Api) -> None:
     assert api.client.get("/execution/variables/greeting").status_code == 401
 
 
+def test_dag_source_answers_only_a_running_try_of_its_own(api: Api) -> None:
+    """The route a remote worker asks for its try's own DAG code (the end-to-end test
+    runs it with a real file): here the DAG was registered in memory, so the store kept
+    no code — a clear 404 — and the usual refusals hold."""
+    run = _run(api)
+    queued = _queue(api, run, "extract")
+    url = f"{queued.base}/dag-source"
+    assert api.client.get(url, headers=queued.headers).status_code == 409  # not started
+    running = _running(api, run, "load")
+    missing = api.client.get(f"{running.base}/dag-source", headers=running.headers)
+    assert missing.status_code == 404
+    assert "No code is kept for the DAG version" in missing.json()["detail"]
+    other = api.client.get(url, headers=running.headers)  # another try's route
+    assert other.status_code == 403
+    assert api.client.get(url).status_code == 401
+
+
 def test_connections_come_with_their_secrets(api: Api) -> None:
     run = _run(api)
     running = _running(api, run, "extract")

@@ -256,3 +256,75 @@ def test_a_worker_without_a_database_runs_tries_through_the_api(
     assert sorted(p.name for p in worker_home.iterdir()) == []
     for task_id, token in tokens.items():  # the credential is never printed
         assert token not in reports[task_id][1].stdout + reports[task_id][1].stderr
+
+
+VERSIONED = """
+    from datetime import datetime
+
+    from slipstream import DAG, task
+
+    with DAG("versioned_remote", start_date=datetime(2026, 1, 1), schedule=None) as dag:
+
+        @task
+        def which():
+            print("running {name}")
+            return "{name}"
+
+        which()
+        {extra}
+"""
+
+
+def test_a_remote_worker_runs_the_tries_own_version_when_its_file_moved_on(
+    api_server: tuple[Path, str],
+) -> None:
+    """The run started on version 1; by the time the worker runs its try, the DAG
+    file says version 2. The worker gets version 1's code through the API and runs
+    it, as a local worker would (every run keeps the DAG it started with)."""
+    home, url = api_server
+    worker_home = home.parent / "worker"
+    worker_home.mkdir()
+    dag_file = home / "dags" / "versioned_remote.py"
+    dag_file.write_text(textwrap.dedent(VERSIONED.format(name="v1", extra="")))
+    plugin = RemotePlugin()
+    app = Slipstream(
+        {"core.executor": "remote", "scheduler.poll_interval": 0.05},
+        plugins=[plugin],
+        load_entrypoints=False,
+        environ={"SLIPSTREAM_HOME": str(home), "SLIPSTREAM__CORE__LOAD_EXAMPLES": "false"},
+        migrate=False,
+    )
+    try:
+        assert "versioned_remote" in app.parse()
+        run = app.trigger("versioned_remote", run_id="r1")
+        app.start()
+        app.scheduler.start_run(run)
+        deadline = time.monotonic() + 60
+        while not plugin.executor.submitted:
+            assert time.monotonic() < deadline
+            app.scheduler.tick()
+            time.sleep(0.05)
+        workload = plugin.executor.submitted.popleft()
+
+        v2 = VERSIONED.format(name="v2", extra="which.override(task_id='added')()")
+        dag_file.write_text(textwrap.dedent(v2))  # moved on, with one more task
+        later = time.time() + 5  # the same size: a new mtime says it changed
+        os.utime(dag_file, (later, later))
+        app.parse()
+        versions = app.store.list_dag_versions("versioned_remote")
+        report, result = _work(workload, worker_home, url)
+        ref = TaskInstanceRef(dag_id="versioned_remote", run_id="r1", task_id="which")
+        returned = app.store.get_xcom(ref, "return_value")
+        ti = app.store.get_task_instance(ref)
+    finally:
+        app.close()
+
+    assert [v.version_number for v in versions] == [1, 2]
+    assert result.returncode == 0, result.stderr
+    assert report["state"] == "success" and report["recorded"] is True
+    assert returned is not None and returned.value == "v1"  # version 1's code ran
+    assert ti is not None and ti.dag_version_id == versions[0].id
+    log = home / "logs" / "dag_id=versioned_remote" / "run_id=r1" / "task_id=which"
+    text = (log / "attempt=1.log").read_text()
+    assert "running v1" in text and "running v2" not in text
+    assert "running its stored code" in text

@@ -240,6 +240,16 @@ class ApiTaskClient:
                 self._token = fresh
         return True
 
+    def dag_source(self) -> str | None:
+        """The code of the try's own DAG version as the store kept it (None if none)."""
+        response = self._request("GET", self._ti("dag-source"))
+        if response.status_code == 404:
+            return None
+        source: str = self._expect(response, "reading the try's DAG code", 200).json()[
+            "source_code"
+        ]
+        return source
+
     def send_logs(self, lines: Sequence[str]) -> None:
         """Append formatted log lines to the try's log file on the API side."""
         response = self._request(

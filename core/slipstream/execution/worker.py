@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from slipstream.plugins.manager import PluginManager
 
 log = logging.getLogger(__name__)
+#: What a try's own log should say (which code it runs) goes to the task log.
+try_log = logging.getLogger(TASK_LOGGER)
 
 EXAMPLES_PREFIX = "@examples/"
 MEMORY_PREFIX = "@memory/"
@@ -323,7 +325,7 @@ def _dag_for_try(
     except NotFoundError as exc:
         if facts.dag_version_id is None:
             raise
-        log.warning("the DAG file cannot be used (%s); running the run's stored code", exc)
+        try_log.warning("the DAG file cannot be used (%s); running the run's stored code", exc)
         dag = None
     if (
         dag is not None
@@ -342,7 +344,7 @@ def _dag_for_try(
     version = client.store.get_dag_version_by_id(facts.dag_version_id)
     if version is None or not version.source_code:
         if dag is not None and dag.has_task(key.task_id):
-            log.warning(
+            try_log.warning(
                 "the DAG file no longer defines version %s of %s and the store kept no "
                 "code for it: running the file's current code",
                 facts.dag_version_id,
@@ -351,7 +353,7 @@ def _dag_for_try(
             return dag
         raise NotFoundError(f"no stored code for version {facts.dag_version_id} of {key.dag_id}")
     if dag is not None:
-        log.info(
+        try_log.info(
             "the DAG file no longer defines version %s of %s: running that version's stored code",
             version.version_number,
             key.dag_id,

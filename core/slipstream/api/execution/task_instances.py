@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 from litestar import Controller, Request, Response, get, patch, post, put
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, NotFoundException
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT, HTTP_503_SERVICE_UNAVAILABLE
 
@@ -77,6 +77,16 @@ class TIRunContext:
     dag_version_id: int | None
     #: the first poke's start, for a rescheduled sensor (its timeout counts from there)
     first_attempt_started_at: datetime | None
+
+
+@attrs.frozen(kw_only=True)
+class TIDagSource:
+    """The code of the DAG version a try belongs to, as the store kept it: what a worker
+    runs when its DAG file no longer defines that version."""
+
+    dag_version_id: int
+    version_number: int
+    source_code: str
 
 
 @attrs.frozen(kw_only=True)
@@ -204,6 +214,27 @@ class TaskInstanceController(Controller):
             should_retry=ti.try_number <= ti.max_tries,
             dag_version_id=ti.dag_version_id,
             first_attempt_started_at=ti.start_date if ti.reschedule_at is not None else None,
+        )
+
+    @get("/{task_instance_id:int}/dag-source", sync_to_thread=True)
+    def ti_dag_source(
+        self, ctx: Ctx, request: Request[Any, Any, Any], task_instance_id: FromPath[int]
+    ) -> TIDagSource:
+        """The code of the running try's own DAG version (404 when the store kept none)."""
+        _, ti = authorize(ctx, request, task_instance_id)
+        version = (
+            ctx.store.get_dag_version_by_id(ti.dag_version_id)
+            if ti.dag_version_id is not None
+            else None
+        )
+        if version is None or not version.source_code:
+            raise NotFoundException(
+                f"No code is kept for the DAG version of task instance {task_instance_id}"
+            )
+        return TIDagSource(
+            dag_version_id=version.id,
+            version_number=version.version_number,
+            source_code=version.source_code,
         )
 
     @put(
