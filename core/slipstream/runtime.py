@@ -97,7 +97,7 @@ class _ForkedWorker:
             dag = self._app.loader.load(key.dag_id, workload.dag_file)
             dag.get_template_env()
             for task in dag.tasks:  # made here once, forks only look them up:
-                task.log  # noqa: B018 - its logger
+                getattr(task, "log", None)  # its logger (the property makes it)
                 function = getattr(task, "python_callable", None)
                 if callable(function):
                     parameters_of(function)  # what its callable takes
