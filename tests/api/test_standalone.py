@@ -95,3 +95,27 @@ def test_standalone_runs_everything_with_a_private_admin(
         out = _stop(proc)
     assert password not in out
     assert f"Log in as admin with the password in {password_file}" in out
+
+
+def test_a_service_that_dies_stops_the_others_and_is_named(
+    home: Path, clean_environ: dict[str, str]
+) -> None:
+    (port,) = free_ports(1)
+    proc = _start(home, clean_environ, port)
+    try:
+        _wait_healthy(f"http://127.0.0.1:{port}", proc)
+        children = _children_of(proc.pid)
+        scheduler = [
+            pid
+            for pid in children
+            if b"scheduler" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        ]
+        assert len(scheduler) == 1
+        os.kill(scheduler[0], signal.SIGKILL)
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            _stop(proc)
+    assert proc.returncode == 1, out
+    assert "Error: scheduler stopped unexpectedly" in out
+    assert all(not Path(f"/proc/{pid}").exists() for pid in children)

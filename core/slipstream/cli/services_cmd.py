@@ -193,7 +193,6 @@ def standalone() -> None:
         raise
     command = [sys.executable, "-m", "slipstream"]
     names = ["api-server", "dag-processor", "scheduler"]
-    children = [subprocess.Popen([*command, name]) for name in names]
     stopping = False
 
     def stop(signum: int, frame: Any) -> None:
@@ -202,6 +201,7 @@ def standalone() -> None:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    children = [subprocess.Popen([*command, name]) for name in names]
     try:
         # The services start while the admin's password is hashed (slow on purpose).
         try:
@@ -215,22 +215,26 @@ def standalone() -> None:
             + (" and the examples" if config["core.load_examples"] else "")
             + f".\nUI and API on http://{host}:{port}/ . {login}.\nCtrl-C stops."
         )
-        while not stopping and all(child.poll() is None for child in children):
-            time.sleep(0.2)
-    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Waiting needs none of this process's memory: become a small supervisor that
+        # imports only the standard library (the children stay ours). Signals are
+        # blocked from here: one that comes stays pending across the exec, and the
+        # supervisor acts on it once its handlers are in place. One that came already
+        # is sent again, to be pending too.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        if stopping:
+            os.kill(os.getpid(), signal.SIGTERM)
+        supervisor = Path(__file__).with_name("_supervisor.py")
+        pairs = [f"{name}={child.pid}" for name, child in zip(names, children, strict=True)]
+        os.execv(sys.executable, [sys.executable, "-I", "-S", str(supervisor), *pairs])
+    except BaseException:
         for child in children:
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 15
         for child in children:
             try:
-                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+                child.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 child.kill()
-    failed = [
-        name
-        for name, child in zip(names, children, strict=True)
-        if child.returncode not in (0, -signal.SIGTERM)
-    ]
-    if failed and not stopping:
-        raise click.ClickException(f"{', '.join(failed)} stopped unexpectedly")
+        raise
