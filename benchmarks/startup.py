@@ -4,8 +4,9 @@
 
 Prints one line of JSON: seconds from the command's start to a healthy API
 (``/api/v2/monitor/health`` answering 200 with a healthy metadatabase), to a
-healthy scheduler too, the combined RSS and CPU of every slipstream process while
-idle on the example DAGs, and how long Ctrl-C takes to stop them all. Target
+healthy scheduler too, the combined RSS, PSS (shared pages split between their
+processes: the memory really taken) and CPU of every slipstream process while idle on
+the example DAGs, and how long Ctrl-C takes to stop them all. Target
 (issue 6): a healthy API in under 3 s.
 """
 
@@ -43,6 +44,16 @@ def _children(pid: int) -> list[int]:
 def _rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _pss_mb(pid: int) -> float:
+    """Proportional set size: shared pages split between the processes sharing them, so
+    the sum over processes is the memory they really take (RSS counts shared pages in
+    every process: the local executor's forks share most of theirs)."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
             return int(line.split()[1]) / 1024
     return 0.0
 
@@ -97,6 +108,7 @@ def main() -> None:
         pids = [pid for pid in pids if Path(f"/proc/{pid}").exists()]
         cpu = sum(_cpu_seconds(pid) for pid in pids) - cpu_before
         rss = sum(_rss_mb(pid) for pid in pids)
+        pss = sum(_pss_mb(pid) for pid in pids)
     finally:
         stop_started = time.monotonic()
         proc.send_signal(signal.SIGINT)
@@ -108,6 +120,7 @@ def main() -> None:
         "scheduler_healthy_s": round(scheduler_ready, 2) if scheduler_ready is not None else None,
         "processes": len(pids),
         "idle_rss_mb": round(rss, 1),
+        "idle_pss_mb": round(pss, 1),
         "idle_cpu_percent": round(100 * cpu / args.idle_seconds, 2),
         "stop_s": round(stopped, 2),
     }
