@@ -405,13 +405,17 @@ class Slipstream:
             return now is None or now.state.finished
 
         deadline = time.monotonic() + timeout
-        next_look = 0.0  # the run's state is read at most every 20 ms: ticks are cheaper
+        # The run is read again when this scheduler ended a run, and every half second
+        # for what ends it elsewhere (a mark from the API, another scheduler): not on
+        # every tick, which would cost a read each.
+        next_look, ended_seen = 0.0, self.scheduler.runs_ended
         while True:
             moment = time.monotonic()
-            if moment >= next_look:
+            if moment >= next_look or self.scheduler.runs_ended != ended_seen:
+                ended_seen = self.scheduler.runs_ended
                 if finished():
                     break
-                next_look = moment + 0.02
+                next_look = moment + 0.5
             if moment > deadline:
                 raise TimeoutError(f"run {run.run_id} of {run.dag_id} did not finish in {timeout}s")
             if not self.scheduler.tick():

@@ -193,6 +193,9 @@ class Scheduler(RunsMixin, QueueingMixin, RecoveryMixin):
         self._examined: dict[tuple[str, str], float] = {}
         # Each run's tasks_changed_at when this scheduler last evaluated it.
         self._seen_changes: dict[tuple[str, str], datetime | None] = {}
+        #: How many runs this scheduler has ended: who waits for a run looks again
+        #: when it changes (``Slipstream.wait``).
+        self.runs_ended = 0
         #: Runs to evaluate in the next tick: the tasks that changed, or None for all.
         self._pending: dict[tuple[str, str], set[str] | None] = {}
         self._last_full_pass = 0.0
@@ -732,6 +735,7 @@ class Scheduler(RunsMixin, QueueingMixin, RecoveryMixin):
             run.dag_id, run.run_id, new, expected_state=DagRunState.RUNNING
         ):
             log.info("Marking run %s of %s %s: %s", run.run_id, run.dag_id, new.upper(), msg)
+            self.runs_ended += 1
             ended = self.store.get_dag_run(run.dag_id, run.run_id) or run
             event = "on_dag_run_success" if new == DagRunState.SUCCESS else "on_dag_run_failed"
             self._notify(event, dag_run=ended, msg=msg)
