@@ -17,22 +17,18 @@ from collections import deque
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from slipstream.errors import NotFoundError
 from slipstream.execution.api_client import ApiTaskClient, ExecutionApiError, TryNotRunning
 from slipstream.execution.logs import TASK_LOGGER, capture_task_log
 from slipstream.execution.runner import TaskOutcome, run_task
-from slipstream.execution.worker import MEMORY_PREFIX
+from slipstream.execution.worker import dag_for_try
 from slipstream.state import TaskInstanceState as TIS
 
 if TYPE_CHECKING:
     from slipstream.execution.api_client import RunContext
     from slipstream.execution.worker import DagLoader
     from slipstream.executors.base import Workload
-    from slipstream.models.dag import DAG
 
 log = logging.getLogger(__name__)
-#: What a try's own log should say (which code it runs) goes to the task log.
-try_log = logging.getLogger(TASK_LOGGER)
 
 #: A batch is sent when this many lines wait, or every ``flush_interval`` seconds.
 BATCH_LINES = 500
@@ -181,52 +177,11 @@ def _heartbeat(
             log.warning("task heartbeat failed", exc_info=True)
 
 
-def _dag_for_try(loader: DagLoader, workload: Workload, client: ApiTaskClient) -> DAG:
-    """The DAG of the try's own version: the worker's file while it still defines that
-    version (``Workload.dag_hash``), else the version's code as the store kept it,
-    through the API — as a local worker does (``worker._dag_for_try``)."""
-    key = workload.key
-    try:
-        dag: DAG | None = loader.load(key.dag_id, workload.dag_file)
-    except NotFoundError as exc:
-        try_log.warning("the DAG file cannot be used (%s); asking for the run's stored code", exc)
-        dag = None
-    if (
-        dag is not None
-        and dag.has_task(key.task_id)
-        and (
-            workload.dag_hash is None
-            or workload.dag_file.startswith(MEMORY_PREFIX)
-            or loader.definition_hash(key.dag_id, workload.dag_file) == workload.dag_hash
-        )
-    ):
-        return dag
-    source = client.dag_source()
-    if source is None:
-        if dag is not None and dag.has_task(key.task_id):
-            try_log.warning(
-                "the DAG file no longer defines this try's version of %s and the store kept "
-                "no code for it: running the file's current code",
-                key.dag_id,
-            )
-            return dag
-        raise NotFoundError(
-            f"task {key.task_id!r} is not in DAG {key.dag_id!r} as this worker's file "
-            "defines it, and the store kept no code for the try's version"
-        )
-    if dag is not None:
-        try_log.info(
-            "the DAG file no longer defines this try's version of %s: running its stored code",
-            key.dag_id,
-        )
-    return loader.load_source(key.dag_id, workload.dag_file, source)
-
-
 def _run(
     loader: DagLoader, workload: Workload, context: RunContext, client: ApiTaskClient
 ) -> TaskOutcome:
     key = workload.key
-    dag = _dag_for_try(loader, workload, client)
+    dag = dag_for_try(loader, workload, client.dag_source)
     return run_task(
         dag=dag,
         task_id=key.task_id,

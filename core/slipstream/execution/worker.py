@@ -12,7 +12,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -315,17 +315,31 @@ def _run(
 def _dag_for_try(
     client: StoreTaskClient, loader: DagLoader, workload: Workload, facts: TryFacts
 ) -> DAG:
-    """The DAG of the task instance's own version: the file's, while the file still
-    defines that version; otherwise the version's code as the store kept it (the
-    file changed, broke or went away since, or the run was cleared onto an older
-    version than the file's)."""
+    version_id = facts.dag_version_id
+
+    def stored_code() -> str | None:
+        version = client.store.get_dag_version_by_id(version_id) if version_id else None
+        return version.source_code if version is not None else None
+
+    return dag_for_try(loader, workload, stored_code if version_id is not None else None)
+
+
+def dag_for_try(
+    loader: DagLoader, workload: Workload, stored_code: Callable[[], str | None] | None
+) -> DAG:
+    """The DAG of the try's own version: the worker's file while it still defines that
+    version (``Workload.dag_hash``); otherwise the version's code as the store kept it,
+    from ``stored_code`` (the file changed, broke or went away since, or the run was
+    cleared onto an older version than the file's). ``stored_code`` is None when the
+    try has no version to fall back on; it returns None when the store kept no code.
+    Local workers read the code from the store, remote ones through the API."""
     key = workload.key
     try:
         dag: DAG | None = loader.load(key.dag_id, workload.dag_file)
     except NotFoundError as exc:
-        if facts.dag_version_id is None:
+        if stored_code is None:
             raise
-        try_log.warning("the DAG file cannot be used (%s); running the run's stored code", exc)
+        try_log.warning("the DAG file cannot be used (%s); running the try's stored code", exc)
         dag = None
     if (
         dag is not None
@@ -337,28 +351,28 @@ def _dag_for_try(
         )
     ):
         return dag
-    if facts.dag_version_id is None:
-        if dag is None:
-            raise NotFoundError(f"DAG {key.dag_id!r} cannot be loaded")
+    if stored_code is None:
+        assert dag is not None  # loading it raised otherwise
         return dag
-    version = client.store.get_dag_version_by_id(facts.dag_version_id)
-    if version is None or not version.source_code:
+    source = stored_code()
+    if not source:
         if dag is not None and dag.has_task(key.task_id):
             try_log.warning(
-                "the DAG file no longer defines version %s of %s and the store kept no "
-                "code for it: running the file's current code",
-                facts.dag_version_id,
+                "the DAG file no longer defines this try's version of %s and the store kept "
+                "no code for it: running the file's current code",
                 key.dag_id,
             )
             return dag
-        raise NotFoundError(f"no stored code for version {facts.dag_version_id} of {key.dag_id}")
+        raise NotFoundError(
+            f"the DAG file does not define task {key.task_id!r} of {key.dag_id!r} as the "
+            "try's version does, and the store kept no code for that version"
+        )
     if dag is not None:
         try_log.info(
-            "the DAG file no longer defines version %s of %s: running that version's stored code",
-            version.version_number,
+            "the DAG file no longer defines this try's version of %s: running its stored code",
             key.dag_id,
         )
-    return loader.load_source(key.dag_id, workload.dag_file, version.source_code)
+    return loader.load_source(key.dag_id, workload.dag_file, source)
 
 
 def run_dag_callbacks(
