@@ -173,6 +173,17 @@ def _work(workload: Workload, worker_home: Path, api_url: str) -> tuple[dict[str
     return json.loads(lines[-1]), result
 
 
+def _scheduler(home: Path, plugin: RemotePlugin) -> Slipstream:
+    """The test process as the scheduler, on the server's home, with the remote executor."""
+    return Slipstream(
+        {"core.executor": "remote", "scheduler.poll_interval": 0.05},
+        plugins=[plugin],
+        load_entrypoints=False,
+        environ={"SLIPSTREAM_HOME": str(home), "SLIPSTREAM__CORE__LOAD_EXAMPLES": "false"},
+        migrate=False,
+    )
+
+
 def test_a_worker_without_a_database_runs_tries_through_the_api(
     api_server: tuple[Path, str],
 ) -> None:
@@ -180,13 +191,7 @@ def test_a_worker_without_a_database_runs_tries_through_the_api(
     worker_home = home.parent / "worker"
     worker_home.mkdir()
     plugin = RemotePlugin()
-    app = Slipstream(
-        {"core.executor": "remote", "scheduler.poll_interval": 0.05},
-        plugins=[plugin],
-        load_entrypoints=False,
-        environ={"SLIPSTREAM_HOME": str(home), "SLIPSTREAM__CORE__LOAD_EXAMPLES": "false"},
-        migrate=False,
-    )
+    app = _scheduler(home, plugin)
     reports: dict[str, tuple[dict[str, Any], Any]] = {}
     tokens: dict[str, str] = {}
     try:
@@ -287,13 +292,7 @@ def test_a_remote_worker_runs_the_tries_own_version_when_its_file_moved_on(
     dag_file = home / "dags" / "versioned_remote.py"
     dag_file.write_text(textwrap.dedent(VERSIONED.format(name="v1", extra="")))
     plugin = RemotePlugin()
-    app = Slipstream(
-        {"core.executor": "remote", "scheduler.poll_interval": 0.05},
-        plugins=[plugin],
-        load_entrypoints=False,
-        environ={"SLIPSTREAM_HOME": str(home), "SLIPSTREAM__CORE__LOAD_EXAMPLES": "false"},
-        migrate=False,
-    )
+    app = _scheduler(home, plugin)
     try:
         assert "versioned_remote" in app.parse()
         run = app.trigger("versioned_remote", run_id="r1")
